@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Modules depend downward only: Launcher -> DistTrain -> Model -> C shims.
+let package = Package(
+    name: "disttrain",
+    products: [
+        .executable(name: "disttrain", targets: ["Launcher"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPIShim", path: "Sources/CMPIShim", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5-serial",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .target(
+            name: "Model",
+            dependencies: ["CBLAS"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+        ),
+        .target(
+            name: "DistTrain",
+            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG"]
+        ),
+        .executableTarget(
+            name: "Launcher",
+            dependencies: [
+                "DistTrain", "Model",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ModelTests", dependencies: ["Model"]),
+        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "Model"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "DistTrain", "Model"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,4 @@
+#ifndef DISTTRAIN_CBLAS_H
+#define DISTTRAIN_CBLAS_H
+#include <cblas.h>
+#endif

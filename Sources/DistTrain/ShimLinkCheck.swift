@@ -1,0 +1,3 @@
+import CMPIShim
+import CHDF5
+import CTurboJPEG
