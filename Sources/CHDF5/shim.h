@@ -22,5 +22,11 @@ static inline hid_t shim_c_s1(void) { return H5T_C_S1; }
 static inline size_t shim_variable(void) { return H5T_VARIABLE; }
 static inline hsize_t shim_unlimited(void) { return H5S_UNLIMITED; }
 static inline hid_t shim_h5e_default(void) { return H5E_DEFAULT; }
+static inline hid_t shim_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t shim_std_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t shim_std_f64le(void) { return H5T_IEEE_F64LE; }
+static inline hid_t shim_std_i32le(void) { return H5T_STD_I32LE; }
+static inline hid_t shim_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t shim_std_u8le(void) { return H5T_STD_U8LE; }
 
 #endif

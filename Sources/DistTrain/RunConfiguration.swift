@@ -1,15 +1,20 @@
+import Foundation
 import Model
 
 /// One training run, as read from the JSON run file (`disttrain CONFIG`).
 ///
 /// Every section is a value type; the trainer, the data pipeline and the model receive the
-/// parts they need and nothing else.
+/// parts they need and nothing else. A run file is read strictly (`load(path:worldSize:)`):
+/// unknown keys at any depth, values of the wrong type and impossible values are rejected with
+/// the key path; absent optional keys take the defaults documented on each field (and in the
+/// README's configuration table).
 public struct RunConfiguration: Codable, Equatable, Sendable {
-    /// Names the run; the run directory defaults to `runs/<name>`.
+    /// Names the run; the run directory defaults to `runs/<name>`. Required, no `/`.
     public var name: String
     /// Where checkpoints, metrics and exit logits go. Default: `runs/<name>`.
     public var runDir: String?
     /// Seeds initialisation, the validation hold-out, the per-epoch permutation and augmentation.
+    /// Default 0.
     public var seed: UInt64
     /// OpenBLAS and worker threads per rank. Default: cores / ranks on the node.
     public var threadsPerRank: Int?
@@ -17,7 +22,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var model: MSDNetConfiguration
     /// Use Gradient Equilibrium in phase I (paper section 3.1). Default true.
     public var gradientEquilibrium: Bool
-    /// Reduce BatchNorm batch statistics across ranks in training (synchronised BN).
+    /// Reduce BatchNorm batch statistics across ranks in training (synchronised BN). Default false.
     public var syncBatchNorm: Bool
     public var phase1: PhaseConfiguration
     public var phase2: PhaseConfiguration
@@ -28,6 +33,31 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
 
     /// The run directory, `runDir` or `runs/<name>`.
     public var resolvedRunDirectory: String { runDir ?? "runs/\(name)" }
+
+    public init(
+        name: String, runDir: String? = nil, seed: UInt64 = 0, threadsPerRank: Int? = nil,
+        data: DataConfiguration, model: MSDNetConfiguration, gradientEquilibrium: Bool = true,
+        syncBatchNorm: Bool = false, phase1: PhaseConfiguration, phase2: PhaseConfiguration,
+        isc: InlineSubnetworkCollaborationConfiguration = .init(),
+        ofa: OneForAllDistillationConfiguration = .init(),
+        checkpoint: CheckpointConfiguration = .init(),
+        evaluation: EvaluationConfiguration = .init()
+    ) {
+        self.name = name
+        self.runDir = runDir
+        self.seed = seed
+        self.threadsPerRank = threadsPerRank
+        self.data = data
+        self.model = model
+        self.gradientEquilibrium = gradientEquilibrium
+        self.syncBatchNorm = syncBatchNorm
+        self.phase1 = phase1
+        self.phase2 = phase2
+        self.isc = isc
+        self.ofa = ofa
+        self.checkpoint = checkpoint
+        self.evaluation = evaluation
+    }
 }
 
 /// Which data set, where it lives and how much of it to use.
@@ -42,7 +72,8 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
     }
 
     public var dataset: Dataset
-    /// Directory holding the data set's files.
+    /// Directory holding the data set's files (relative paths are relative to the working
+    /// directory). Required; must exist.
     public var root: String
     /// Size of the validation hold-out drawn from the training set (5,000 CIFAR and
     /// Fashion-MNIST, 50,000 ImageNet when absent).
@@ -53,19 +84,50 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
     public var limitTest: Int?
     /// Decoding threads per rank. Default 1.
     public var workers: Int?
+
+    public init(
+        dataset: Dataset, root: String, validationHoldout: Int? = nil, limitTrain: Int? = nil,
+        limitTest: Int? = nil, workers: Int? = nil
+    ) {
+        self.dataset = dataset
+        self.root = root
+        self.validationHoldout = validationHoldout
+        self.limitTrain = limitTrain
+        self.limitTest = limitTest
+        self.workers = workers
+    }
 }
 
 /// The optimisation schedule of one training phase.
 public struct PhaseConfiguration: Codable, Equatable, Sendable {
-    /// 0 skips the phase.
+    /// 0 skips the phase. Required.
     public var epochs: Int
-    /// Global batch, split evenly across ranks.
+    /// Global batch, split evenly across ranks. Required.
     public var batchSize: Int
+    /// Initial learning rate. Required.
     public var lr: Double
+    /// Default 0.9.
     public var momentum: Double
+    /// Default true in phase I (the paper) unless momentum is 0, false in phase II (the
+    /// reference IMTA script).
     public var nesterov: Bool
+    /// L2 penalty added to the gradient of every parameter. Default 1e-4.
     public var weightDecay: Double
+    /// Default `{"kind": "multistep"}`.
     public var schedule: LearningRateSchedule
+
+    public init(
+        epochs: Int, batchSize: Int, lr: Double, momentum: Double = 0.9, nesterov: Bool,
+        weightDecay: Double = 1e-4, schedule: LearningRateSchedule = .init()
+    ) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.lr = lr
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        self.schedule = schedule
+    }
 }
 
 /// Learning rate as a function of the epoch within a phase.
@@ -79,19 +141,32 @@ public struct LearningRateSchedule: Codable, Equatable, Sendable {
         case cosine
     }
 
+    /// Default `multistep`.
     public var kind: Kind
     /// For `multistep`: fractions of the phase's epochs. Default [0.5, 0.75].
     public var milestones: [Double]?
     /// For `step`: epochs between decays. Default 30.
     public var every: Int?
-    /// Multiplier at each decay. Default 0.1.
+    /// Multiplier at each decay (`multistep`, `step`). Default 0.1.
     public var factor: Double?
+
+    public init(kind: Kind = .multistep, milestones: [Double]? = nil, every: Int? = nil, factor: Double? = nil) {
+        self.kind = kind
+        self.milestones = milestones
+        self.every = every
+        self.factor = factor
+    }
 }
 
 /// Inline Subnetwork Collaboration (paper section 3.2).
 public struct InlineSubnetworkCollaborationConfiguration: Codable, Equatable, Sendable {
     /// Stop the gradient of pred_{i-1} on the ISC path (the paper); the reference does not.
+    /// Default false.
     public var detach: Bool
+
+    public init(detach: Bool = false) {
+        self.detach = detach
+    }
 }
 
 /// One-for-all Knowledge Distillation (paper section 3.3, equation 6).
@@ -103,27 +178,286 @@ public struct OneForAllDistillationConfiguration: Codable, Equatable, Sendable {
         case batchmean
     }
 
-    /// Softmax temperature T.
+    /// Softmax temperature T. Default 1 (the reference `run_IMTA.sh`).
     public var temperature: Double
-    /// Weight gamma of the distillation term.
+    /// Weight gamma of the distillation term, in [0, 1]. Default 0.1 (`run_IMTA.sh`).
     public var gamma: Double
+    /// Default `mean`.
     public var reduction: Reduction
+
+    public init(temperature: Double = 1, gamma: Double = 0.1, reduction: Reduction = .mean) {
+        self.temperature = temperature
+        self.gamma = gamma
+        self.reduction = reduction
+    }
 }
 
 /// When checkpoints are written and how many are kept.
 public struct CheckpointConfiguration: Codable, Equatable, Sendable {
-    /// Also checkpoint every N steps within an epoch (0: only at epoch ends).
+    /// Also checkpoint every N steps within an epoch (0: only at epoch ends). Default 0.
     public var everySteps: Int
-    /// Keep the newest N checkpoints.
+    /// Keep the newest N checkpoints. Default 3.
     public var keep: Int
+
+    public init(everySteps: Int = 0, keep: Int = 3) {
+        self.everySteps = everySteps
+        self.keep = keep
+    }
 }
 
 /// The budgeted evaluation after training.
 public struct EvaluationConfiguration: Codable, Equatable, Sendable {
-    /// Run it at the end of the run.
+    /// Run it at the end of the run. Default true.
     public var enabled: Bool
-    /// Number of budgets p = 1/20 ... budgets/20 (the reference uses 40).
+    /// Number of budgets p = 1/20 ... budgets/20 (the reference uses 40). Default 40.
     public var budgets: Int
-    /// Evaluation batch size per rank.
+    /// Evaluation batch size per rank. Default 128.
     public var batchSize: Int
+
+    public init(enabled: Bool = true, budgets: Int = 40, batchSize: Int = 128) {
+        self.enabled = enabled
+        self.budgets = budgets
+        self.batchSize = batchSize
+    }
+}
+
+// MARK: - Loading
+
+extension RunConfiguration {
+    /// Reads, decodes and validates a run file, before anything is written anywhere.
+    ///
+    /// - Parameters:
+    ///   - worldSize: number of ranks the run will use (the global batches must split evenly).
+    ///   - requireDataRoot: check that `data.root` is an existing directory (tests of configs
+    ///     for data sets absent from the machine turn it off).
+    /// - Throws: `ConfigurationError`, whose `description` is one line naming the file and key.
+    public static func load(path: String, worldSize: Int, requireDataRoot: Bool = true) throws -> RunConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "permission denied or not a regular file" : "no such file"
+            throw ConfigurationError.unreadableFile(file: path, reason: reason)
+        }
+        let configuration = try RunConfiguration(json: data, file: path)
+        try configuration.validate(worldSize: worldSize, file: path, requireDataRoot: requireDataRoot)
+        return configuration
+    }
+
+    /// Decodes a run file strictly: every key known, every value of the right type and range,
+    /// the sections consistent with each other. `file` names the source in errors.
+    public init(json data: Data, file: String) throws {
+        try self.init(reading: JSONValue.parse(data, file: file), file: file)
+    }
+
+    /// Decodes through the same strict reader as `init(json:file:)`, so that a configuration
+    /// stored as JSON (for instance in a checkpoint) reads back exactly as a run file does.
+    public init(from decoder: Decoder) throws {
+        do {
+            try self.init(reading: JSONValue(from: decoder), file: "configuration")
+        } catch let error as ConfigurationError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    static let keys = [
+        "name", "runDir", "seed", "threadsPerRank", "data", "model", "gradientEquilibrium",
+        "syncBatchNorm", "phase1", "phase2", "isc", "ofa", "checkpoint", "evaluation",
+    ]
+
+    init(reading value: JSONValue, file: String) throws {
+        let root = try ConfigurationObject(value, file: file, path: "", knownKeys: Self.keys)
+        name = try root.string("name", expected: "a non-empty name without '/'") { !$0.contains("/") }
+        runDir = try root.stringIfPresent("runDir")
+        seed = UInt64(try root.integer("seed", atLeast: 0, default: 0))
+        threadsPerRank = try root.integerIfPresent("threadsPerRank", atLeast: 1)
+        data = try DataConfiguration(reading: root.requiredObject("data", knownKeys: DataConfiguration.keys))
+        model = try MSDNetConfiguration(
+            reading: root.requiredObject("model", knownKeys: MSDNetConfiguration.keys), dataset: data.dataset)
+        gradientEquilibrium = try root.boolean("gradientEquilibrium", default: true)
+        syncBatchNorm = try root.boolean("syncBatchNorm", default: false)
+        phase1 = try PhaseConfiguration(
+            reading: root.requiredObject("phase1", knownKeys: PhaseConfiguration.keys), nesterovDefault: true)
+        phase2 = try PhaseConfiguration(
+            reading: root.requiredObject("phase2", knownKeys: PhaseConfiguration.keys), nesterovDefault: false)
+        isc = try InlineSubnetworkCollaborationConfiguration(
+            reading: root.object("isc", knownKeys: InlineSubnetworkCollaborationConfiguration.keys))
+        ofa = try OneForAllDistillationConfiguration(
+            reading: root.object("ofa", knownKeys: OneForAllDistillationConfiguration.keys))
+        checkpoint = try CheckpointConfiguration(
+            reading: root.object("checkpoint", knownKeys: CheckpointConfiguration.keys))
+        evaluation = try EvaluationConfiguration(
+            reading: root.object("evaluation", knownKeys: EvaluationConfiguration.keys))
+    }
+}
+
+extension DataConfiguration.Dataset {
+    static let all: [Self] = [.fashionMNIST, .mnist, .cifar10, .cifar100, .imagenet]
+
+    /// Images in the official training split, for the data sets whose size is fixed.
+    var trainingImages: Int? {
+        switch self {
+        case .fashionMNIST, .mnist: return 60_000
+        case .cifar10, .cifar100: return 50_000
+        case .imagenet: return nil
+        }
+    }
+
+    /// Classes, for the data sets whose class count is fixed (ImageNet shards may hold a subset).
+    var fixedClasses: Int? {
+        switch self {
+        case .fashionMNIST, .mnist, .cifar10: return 10
+        case .cifar100: return 100
+        case .imagenet: return nil
+        }
+    }
+
+    /// Channels of the images as stored.
+    var imageChannels: Int {
+        switch self {
+        case .fashionMNIST, .mnist: return 1
+        case .cifar10, .cifar100, .imagenet: return 3
+        }
+    }
+}
+
+extension DataConfiguration {
+    static let keys = ["dataset", "root", "validationHoldout", "limitTrain", "limitTest", "workers"]
+
+    init(reading object: ConfigurationObject) throws {
+        dataset = try object.choice("dataset", among: Dataset.all)
+        root = try object.string("root")
+        validationHoldout = try object.integerIfPresent("validationHoldout", atLeast: 1)
+        limitTrain = try object.integerIfPresent("limitTrain", atLeast: 1)
+        limitTest = try object.integerIfPresent("limitTest", atLeast: 1)
+        workers = try object.integerIfPresent("workers", atLeast: 1)
+        if let validationHoldout, let trainingImages = dataset.trainingImages, validationHoldout >= trainingImages {
+            throw object.inconsistent(
+                "validationHoldout",
+                expected: "fewer than the \(trainingImages) training images of \(dataset.rawValue)")
+        }
+    }
+}
+
+extension MSDNetConfiguration {
+    static let keys = [
+        "stem", "inputChannels", "inputSize", "classes", "nBlocks", "stepmode", "step", "base",
+        "nChannels", "growthRate", "grFactor", "bnFactor", "prune", "reduction", "bottleneck",
+    ]
+
+    /// Reads the architecture with the reference's argument names and defaults (MSDNet-PyTorch
+    /// `args.py`); the stem, input shape and class count default from the data set.
+    init(reading object: ConfigurationObject, dataset: DataConfiguration.Dataset) throws {
+        let isImageNet = dataset == .imagenet
+        let stem = try object.choice("stem", among: [Stem.cifar, .imagenet], default: isImageNet ? .imagenet : .cifar)
+        let inputChannels = try object.integer("inputChannels", atLeast: 1, default: dataset.imageChannels)
+        if inputChannels != dataset.imageChannels {
+            throw object.inconsistent(
+                "inputChannels", expected: "\(dataset.imageChannels), the channels of \(dataset.rawValue) images")
+        }
+        let inputSize = try object.integer("inputSize", atLeast: 1, default: isImageNet ? 224 : 32)
+        let classes = try object.integer("classes", atLeast: 2, default: dataset.fixedClasses ?? 1000)
+        if let fixedClasses = dataset.fixedClasses, classes != fixedClasses {
+            throw object.inconsistent("classes", expected: "\(fixedClasses), the classes of \(dataset.rawValue)")
+        }
+        let grFactor = try object.integerArray("grFactor", atLeast: 1, default: [1, 2, 4])
+        let bnFactor = try object.integerArray("bnFactor", atLeast: 1, default: [1, 2, 4])
+        if bnFactor.count != grFactor.count {
+            throw object.inconsistent(
+                "bnFactor", expected: "\(grFactor.count) entries, one per scale like grFactor \(grFactor)")
+        }
+        self.init(
+            stem: stem,
+            inputChannels: inputChannels,
+            inputSize: inputSize,
+            classes: classes,
+            nBlocks: try object.integer("nBlocks", atLeast: 1),
+            stepmode: try object.choice("stepmode", among: [StepMode.even, .linearGrowth]),
+            step: try object.integer("step", atLeast: 1, default: 1),
+            base: try object.integer("base", atLeast: 1, default: 4),
+            nChannels: try object.integer("nChannels", atLeast: 1, default: 32),
+            growthRate: try object.integer("growthRate", atLeast: 1, default: 6),
+            grFactor: grFactor,
+            bnFactor: bnFactor,
+            prune: try object.choice("prune", among: [Prune.max, .min], default: .max),
+            reduction: try object.number("reduction", expected: "a number in (0, 1]", default: 0.5) { $0 > 0 && $0 <= 1 },
+            bottleneck: try object.boolean("bottleneck", default: true))
+    }
+}
+
+extension PhaseConfiguration {
+    static let keys = ["epochs", "batchSize", "lr", "momentum", "nesterov", "weightDecay", "schedule"]
+
+    init(reading object: ConfigurationObject, nesterovDefault: Bool) throws {
+        epochs = try object.integer("epochs", atLeast: 0)
+        batchSize = try object.integer("batchSize", atLeast: 1)
+        lr = try object.number("lr", expected: "a positive number") { $0 > 0 }
+        momentum = try object.number("momentum", expected: "a number in [0, 1)", default: 0.9) { $0 >= 0 && $0 < 1 }
+        nesterov = try object.boolean("nesterov", default: nesterovDefault && momentum > 0)
+        if nesterov && momentum == 0 {
+            throw object.inconsistent("nesterov", expected: "false when momentum is 0 (Nesterov needs momentum)")
+        }
+        weightDecay = try object.number("weightDecay", expected: "a non-negative number", default: 1e-4) { $0 >= 0 }
+        schedule = try LearningRateSchedule(reading: object.object("schedule", knownKeys: LearningRateSchedule.keys))
+    }
+}
+
+extension LearningRateSchedule {
+    static let keys = ["kind", "milestones", "every", "factor"]
+
+    init(reading object: ConfigurationObject) throws {
+        kind = try object.choice("kind", among: [Kind.multistep, .step, .cosine], default: .multistep)
+        milestones = try object.numberArrayIfPresent(
+            "milestones", expected: "a fraction of the phase in (0, 1)") { $0 > 0 && $0 < 1 }
+        every = try object.integerIfPresent("every", atLeast: 1)
+        factor = try object.numberIfPresent("factor", expected: "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
+        // A key the chosen kind ignores is a mistake in the file, not something to drop silently.
+        let usedBy: [String: Kind] = ["milestones": .multistep, "every": .step]
+        for (key, user) in usedBy where object.members[key] != nil && kind != user {
+            throw object.inconsistent(key, expected: "no \(key) for kind \"\(kind.rawValue)\" (only \"\(user.rawValue)\" uses it)")
+        }
+        if kind == .cosine && object.members["factor"] != nil {
+            throw object.inconsistent("factor", expected: "no factor for kind \"cosine\" (it decays to 0)")
+        }
+        if let milestones, zip(milestones, milestones.dropFirst()).contains(where: { $0 >= $1 }) {
+            throw object.inconsistent("milestones", expected: "strictly increasing fractions")
+        }
+    }
+}
+
+extension InlineSubnetworkCollaborationConfiguration {
+    static let keys = ["detach"]
+
+    init(reading object: ConfigurationObject) throws {
+        detach = try object.boolean("detach", default: false)
+    }
+}
+
+extension OneForAllDistillationConfiguration {
+    static let keys = ["temperature", "gamma", "reduction"]
+
+    init(reading object: ConfigurationObject) throws {
+        temperature = try object.number("temperature", expected: "a positive number", default: 1) { $0 > 0 }
+        gamma = try object.number("gamma", expected: "a number in [0, 1]", default: 0.1) { $0 >= 0 && $0 <= 1 }
+        reduction = try object.choice("reduction", among: [Reduction.mean, .batchmean], default: .mean)
+    }
+}
+
+extension CheckpointConfiguration {
+    static let keys = ["everySteps", "keep"]
+
+    init(reading object: ConfigurationObject) throws {
+        everySteps = try object.integer("everySteps", atLeast: 0, default: 0)
+        keep = try object.integer("keep", atLeast: 1, default: 3)
+    }
+}
+
+extension EvaluationConfiguration {
+    static let keys = ["enabled", "budgets", "batchSize"]
+
+    init(reading object: ConfigurationObject) throws {
+        enabled = try object.boolean("enabled", default: true)
+        budgets = try object.integer("budgets", atLeast: 1, default: 40)
+        batchSize = try object.integer("batchSize", atLeast: 1, default: 128)
+    }
 }

@@ -1,0 +1,351 @@
+import Foundation
+
+/// Why a run file was rejected. Every case names the file and, where there is one, the key path
+/// (`phase1.schedule.kind`, `model.grFactor[2]`), so that `description` is the one line a user
+/// needs: `<file>: <key.path>: expected <what>, got <value>`.
+public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
+    /// The file could not be read at all.
+    case unreadableFile(file: String, reason: String)
+    /// The file is not JSON.
+    case malformedJSON(file: String, reason: String)
+    /// A key the schema does not know, at any depth (usually a typo).
+    case unknownKey(file: String, keyPath: String, knownKeys: [String])
+    /// A required key is absent.
+    case missingKey(file: String, keyPath: String, expected: String)
+    /// A key is present with a value of the wrong type or outside what the key allows.
+    case invalidValue(file: String, keyPath: String, expected: String, got: String)
+
+    /// The offending key path, or nil when the whole file is at fault.
+    public var keyPath: String? {
+        switch self {
+        case .unreadableFile, .malformedJSON: return nil
+        case .unknownKey(_, let keyPath, _), .missingKey(_, let keyPath, _),
+             .invalidValue(_, let keyPath, _, _):
+            return keyPath
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unreadableFile(let file, let reason):
+            return "\(file): cannot read the run file: \(reason)"
+        case .malformedJSON(let file, let reason):
+            return "\(file): expected a JSON object, got malformed JSON (\(reason))"
+        case .unknownKey(let file, let keyPath, let knownKeys):
+            let key = String(keyPath.split(separator: ".").last ?? "")
+            let suggestion = Self.nearest(to: key, among: knownKeys).map { " (did you mean \($0)?)" } ?? ""
+            return "\(file): \(keyPath): expected one of the keys \(knownKeys.joined(separator: ", ")), got an unknown key\(suggestion)"
+        case .missingKey(let file, let keyPath, let expected):
+            return "\(file): \(keyPath): expected \(expected), got nothing (the key is required)"
+        case .invalidValue(let file, let keyPath, let expected, let got):
+            return "\(file): \(keyPath): expected \(expected), got \(got)"
+        }
+    }
+}
+
+extension ConfigurationError {
+    /// The known key a misspelt one most likely meant: equal ignoring case, or within two edits.
+    static func nearest(to key: String, among knownKeys: [String]) -> String? {
+        if let match = knownKeys.first(where: { $0.lowercased() == key.lowercased() }) { return match }
+        let scored = knownKeys.map { ($0, editDistance(Array(key.lowercased()), Array($0.lowercased()))) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= 2 else { return nil }
+        return best.0
+    }
+
+    /// Levenshtein distance: insertions, deletions and substitutions each cost 1.
+    private static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        var previous = Array(0...b.count)
+        for (i, characterA) in a.enumerated() {
+            var current = [i + 1]
+            for (j, characterB) in b.enumerated() {
+                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (characterA == characterB ? 0 : 1)))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
+extension RunConfiguration {
+    /// Checks what depends on where the run happens rather than on the file alone: each phase
+    /// that runs needs a global batch the world size divides (every rank takes an equal share of
+    /// at least one sample), and `data.root` must be an existing directory. Deeper checks of the
+    /// data set's files belong to the data layer.
+    public func validate(worldSize: Int, file: String, requireDataRoot: Bool = true) throws {
+        precondition(worldSize >= 1, "a world has at least one rank")
+        for (key, phase) in [("phase1", phase1), ("phase2", phase2)] where phase.epochs > 0 {
+            if phase.batchSize % worldSize != 0 {
+                throw ConfigurationError.invalidValue(
+                    file: file, keyPath: "\(key).batchSize",
+                    expected: "a multiple of the world size \(worldSize) (the global batch is split evenly across ranks)",
+                    got: String(phase.batchSize))
+            }
+        }
+        if requireDataRoot {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: data.root, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                throw ConfigurationError.invalidValue(
+                    file: file, keyPath: "data.root",
+                    expected: "an existing directory holding the \(data.dataset.rawValue) files",
+                    got: JSONValue.string(data.root).quoted)
+            }
+        }
+    }
+}
+
+// MARK: - Reading the JSON tree key by key
+
+/// A JSON value as the file spells it, kept so that an error can quote what was written.
+enum JSONValue: Decodable, Equatable {
+    case null
+    case bool(Bool)
+    case integer(Int)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    /// Parses a whole file; a syntax error carries the character offset Foundation reports.
+    static func parse(_ data: Data, file: String) throws -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            // JSONDecoder does not say where; JSONSerialization does ("around character 15").
+            var reason = "not valid JSON"
+            do {
+                _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            } catch let syntaxError as NSError {
+                reason = (syntaxError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? reason
+            }
+            throw ConfigurationError.malformedJSON(file: file, reason: reason)
+        }
+    }
+
+    var integerValue: Int? {
+        switch self {
+        case .integer(let value): return value
+        default: return nil
+        }
+    }
+
+    /// Integers are numbers too (`"lr": 1`).
+    var numberValue: Double? {
+        switch self {
+        case .integer(let value): return Double(value)
+        case .number(let value): return value
+        default: return nil
+        }
+    }
+
+    /// The value as it would appear in the file, shortened when long, for error messages.
+    var quoted: String {
+        let text: String
+        switch self {
+        case .null: text = "null"
+        case .bool(let value): text = String(value)
+        case .integer(let value): text = String(value)
+        case .number(let value): text = String(value)
+        case .string(let value):
+            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+            text = "\"\(escaped)\""
+        case .array(let values): text = "[" + values.map(\.quoted).joined(separator: ", ") + "]"
+        case .object: text = "an object"
+        }
+        return text.count > 80 ? String(text.prefix(77)) + "..." : text
+    }
+}
+
+/// One JSON object of the run file, read key by key with the expectation for each key stated
+/// once, where it is read. Keys the schema does not list are rejected when the object is opened,
+/// so a misspelt key never silently falls back to a default.
+struct ConfigurationObject {
+    let file: String
+    /// Key path of this object ("" for the root).
+    let path: String
+    let members: [String: JSONValue]
+
+    /// Opens `value` as an object whose keys must all be in `knownKeys`.
+    init(_ value: JSONValue, file: String, path: String, knownKeys: [String]) throws {
+        guard case .object(let members) = value else {
+            throw ConfigurationError.invalidValue(
+                file: file, keyPath: path.isEmpty ? "(top level)" : path,
+                expected: "an object", got: value.quoted)
+        }
+        self.file = file
+        self.path = path
+        self.members = members
+        // Sorted so that the same file always reports the same key first.
+        if let unknown = members.keys.sorted().first(where: { !knownKeys.contains($0) }) {
+            throw ConfigurationError.unknownKey(file: file, keyPath: keyPath(unknown), knownKeys: knownKeys)
+        }
+    }
+
+    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// The value under `key` converted by `convert`, which returns nil for anything the key does
+    /// not accept; `defaultValue` when the key is absent, and an error when there is none.
+    func read<Value>(
+        _ key: String, expected: String, default defaultValue: Value? = nil,
+        _ convert: (JSONValue) -> Value?
+    ) throws -> Value {
+        guard let raw = members[key] else {
+            if let defaultValue { return defaultValue }
+            throw ConfigurationError.missingKey(file: file, keyPath: keyPath(key), expected: expected)
+        }
+        guard let value = convert(raw) else {
+            throw ConfigurationError.invalidValue(file: file, keyPath: keyPath(key), expected: expected, got: raw.quoted)
+        }
+        return value
+    }
+
+    /// As `read`, but nil when the key is absent (the type's own "default" meaning applies).
+    func readIfPresent<Value>(_ key: String, expected: String, _ convert: (JSONValue) -> Value?) throws -> Value? {
+        guard members[key] != nil else { return nil }
+        return try read(key, expected: expected, convert)
+    }
+
+    func integer(_ key: String, atLeast minimum: Int, default defaultValue: Int? = nil) throws -> Int {
+        try read(key, expected: Self.integerExpectation(atLeast: minimum), default: defaultValue) { raw in
+            raw.integerValue.flatMap { $0 >= minimum ? $0 : nil }
+        }
+    }
+
+    func integerIfPresent(_ key: String, atLeast minimum: Int) throws -> Int? {
+        try readIfPresent(key, expected: Self.integerExpectation(atLeast: minimum)) { raw in
+            raw.integerValue.flatMap { $0 >= minimum ? $0 : nil }
+        }
+    }
+
+    /// A number satisfying `isValid`; `expected` says which numbers, e.g. "a number in [0, 1)".
+    func number(
+        _ key: String, expected: String, default defaultValue: Double? = nil, where isValid: (Double) -> Bool
+    ) throws -> Double {
+        try read(key, expected: expected, default: defaultValue) { raw in
+            raw.numberValue.flatMap { $0.isFinite && isValid($0) ? $0 : nil }
+        }
+    }
+
+    func numberIfPresent(_ key: String, expected: String, where isValid: (Double) -> Bool) throws -> Double? {
+        try readIfPresent(key, expected: expected) { raw in
+            raw.numberValue.flatMap { $0.isFinite && isValid($0) ? $0 : nil }
+        }
+    }
+
+    func boolean(_ key: String, default defaultValue: Bool? = nil) throws -> Bool {
+        try read(key, expected: "true or false", default: defaultValue) { raw in
+            if case .bool(let value) = raw { return value }
+            return nil
+        }
+    }
+
+    func string(_ key: String, expected: String = "a non-empty string", where isValid: (String) -> Bool = { _ in true }) throws -> String {
+        try read(key, expected: expected) { raw in
+            if case .string(let value) = raw, !value.isEmpty, isValid(value) { return value }
+            return nil
+        }
+    }
+
+    func stringIfPresent(_ key: String) throws -> String? {
+        try readIfPresent(key, expected: "a non-empty string") { raw in
+            if case .string(let value) = raw, !value.isEmpty { return value }
+            return nil
+        }
+    }
+
+    /// One of a fixed set of string values, e.g. `"even"` or `"lin_grow"`.
+    func choice<Choice: RawRepresentable>(
+        _ key: String, among choices: [Choice], default defaultValue: Choice? = nil
+    ) throws -> Choice where Choice.RawValue == String {
+        let expected = "one of " + choices.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+        return try read(key, expected: expected, default: defaultValue) { raw in
+            if case .string(let value) = raw { return Choice(rawValue: value) }
+            return nil
+        }
+    }
+
+    /// A non-empty array of integers, each at least `minimum`; an element at fault is reported
+    /// by its index (`model.grFactor[2]`).
+    func integerArray(_ key: String, atLeast minimum: Int, default defaultValue: [Int]? = nil) throws -> [Int] {
+        let elements = try read(key, expected: "a non-empty array of \(Self.integerNoun(atLeast: minimum))s",
+                                default: defaultValue.map { $0.map(JSONValue.integer) }) { raw in
+            if case .array(let values) = raw, !values.isEmpty { return values }
+            return nil
+        }
+        return try elements.enumerated().map { index, element in
+            guard let value = element.integerValue, value >= minimum else {
+                throw ConfigurationError.invalidValue(
+                    file: file, keyPath: "\(keyPath(key))[\(index)]",
+                    expected: Self.integerExpectation(atLeast: minimum), got: element.quoted)
+            }
+            return value
+        }
+    }
+
+    /// A non-empty array of numbers, each satisfying `isValid`, reported by index when one does not.
+    func numberArrayIfPresent(_ key: String, expected: String, where isValid: (Double) -> Bool) throws -> [Double]? {
+        guard let elements = try readIfPresent(key, expected: "a non-empty array of numbers", { raw -> [JSONValue]? in
+            if case .array(let values) = raw, !values.isEmpty { return values }
+            return nil
+        }) else { return nil }
+        return try elements.enumerated().map { index, element in
+            guard let value = element.numberValue, value.isFinite, isValid(value) else {
+                throw ConfigurationError.invalidValue(
+                    file: file, keyPath: "\(keyPath(key))[\(index)]", expected: expected, got: element.quoted)
+            }
+            return value
+        }
+    }
+
+    /// The nested object under `key`; an absent key reads as an empty object, so every key in it
+    /// takes its default (or is reported missing by its full path).
+    func object(_ key: String, knownKeys: [String]) throws -> ConfigurationObject {
+        try ConfigurationObject(members[key] ?? .object([:]), file: file, path: keyPath(key), knownKeys: knownKeys)
+    }
+
+    /// The nested object under `key`, which must be present.
+    func requiredObject(_ key: String, knownKeys: [String]) throws -> ConfigurationObject {
+        guard let value = members[key] else {
+            throw ConfigurationError.missingKey(file: file, keyPath: keyPath(key), expected: "an object")
+        }
+        return try ConfigurationObject(value, file: file, path: keyPath(key), knownKeys: knownKeys)
+    }
+
+    /// Reports `key` (present in this object) as inconsistent with the rest of the file.
+    func inconsistent(_ key: String, expected: String) -> ConfigurationError {
+        .invalidValue(file: file, keyPath: keyPath(key), expected: expected, got: members[key]?.quoted ?? "nothing")
+    }
+
+    private static func integerNoun(atLeast minimum: Int) -> String {
+        switch minimum {
+        case 0: return "non-negative integer"
+        case 1: return "positive integer"
+        default: return "integer >= \(minimum)"
+        }
+    }
+
+    private static func integerExpectation(atLeast minimum: Int) -> String {
+        let noun = integerNoun(atLeast: minimum)
+        return (noun.hasPrefix("integer") ? "an " : "a ") + noun
+    }
+}

@@ -1,0 +1,377 @@
+import Foundation
+import Model
+
+/// A reference dump that cannot be checked.
+public enum ReferenceCheckError: Error, CustomStringConvertible {
+    case missingConfiguration(file: String)
+    case invalidConfiguration(file: String, key: String, value: String, expected: String)
+    case missingTensor(file: String, path: String)
+    case shapeMismatch(file: String, path: String, expected: [Int], found: [Int])
+    /// A `params/` key the rebuilt model does not have: the architecture differs from the reference's.
+    case unknownParameter(file: String, key: String)
+
+    public var description: String {
+        switch self {
+        case let .missingConfiguration(file):
+            return "\(file): no root attribute `config` (JSON with the reference's model arguments)"
+        case let .invalidConfiguration(file, key, value, expected):
+            return "\(file): config \(key) = \(value) is invalid: expected \(expected)"
+        case let .missingTensor(file, path):
+            return "\(file): dataset \(path) is missing"
+        case let .shapeMismatch(file, path, expected, found):
+            return "\(file): \(path) has shape \(found), the rebuilt model expects \(expected)"
+        case let .unknownParameter(file, key):
+            return "\(file): params/\(key) has no counterpart in the rebuilt model (architecture mismatch)"
+        }
+    }
+}
+
+/// One compared quantity of a reference dump (e.g. `phase1/grad`).
+public struct ReferenceComparison: Sendable {
+    public var name: String
+    public var tensorCount: Int
+    /// The tensor with the largest `errorOverTolerance`.
+    public var worstTensor: String
+    /// Over the tensors: `max|ours - reference| / max|reference|`.
+    public var maximumRelativeError: Double
+    /// Over the tensors: `max|ours - reference|` divided by what the tolerance allows (<= 1 passes).
+    public var errorOverTolerance: Double
+    /// The README rule this comparison applies.
+    public var tolerance: String
+
+    public var passed: Bool { errorOverTolerance <= 1 }
+}
+
+/// Every comparison made on one reference dump.
+public struct ReferenceCheckReport: CustomStringConvertible, Sendable {
+    public var file: String
+    public var comparisons: [ReferenceComparison]
+
+    public var passed: Bool { comparisons.allSatisfy(\.passed) }
+
+    public var description: String {
+        var lines = ["reference check of \(file)"]
+        let width = max(24, (comparisons.map(\.name.count).max() ?? 0) + 2)
+        func pad(_ text: String, _ count: Int) -> String { text + String(repeating: " ", count: max(0, count - text.count)) }
+        lines.append(pad("group", width) + pad("tensors", 9) + pad("max rel. error", 16) + pad("error/tolerance", 17) + "result  worst tensor")
+        for comparison in comparisons {
+            lines.append(pad(comparison.name, width) + pad("\(comparison.tensorCount)", 9)
+                + pad(String(format: "%.3e", comparison.maximumRelativeError), 16)
+                + pad(String(format: "%.3f", comparison.errorOverTolerance), 17)
+                + pad(comparison.passed ? "ok" : "FAIL", 8) + comparison.worstTensor)
+        }
+        lines.append(passed ? "all within tolerance" : "OUT OF TOLERANCE")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Recomputes what a reference dump (`fixtures/msdnet-cifar-tiny.h5`, written by the authors'
+/// PyTorch code) holds and compares it with the README's tolerances: phase-I training forward
+/// and gradients with and without Gradient Equilibrium, BatchNorm buffers, evaluation logits, two
+/// SGD steps, and the IMTA phase-II heads.
+public enum ReferenceCheck {
+    /// Logits, losses and BN buffers: within this fraction of the tensor's largest magnitude.
+    static let valueTolerance = 1e-4
+    /// Gradients: `max|G - R| <= 1e-3 max|R| + 1e-5 g`, g the group's largest gradient.
+    static let gradientRelativeTolerance = 1e-3
+    static let gradientGroupTolerance = 1e-5
+    /// SGD weights: within this fraction of the tensor's largest magnitude.
+    static let optimizerTolerance = 1e-6
+
+    public static func run(file path: String) throws -> ReferenceCheckReport {
+        let file = try HDF5File.open(path)
+        defer { try? file.close() }
+        let root = try file.root
+        guard try root.hasAttribute("config") else { throw ReferenceCheckError.missingConfiguration(file: path) }
+        let reference = try ReferenceDump(root: root, path: path)
+        let settings = try ReferenceSettings(json: try root.readStringAttribute("config"), file: path,
+                                             inputShape: try reference.shape("input"))
+        let n = settings.batch
+        let images = try reference.channelMajorImages()
+        let labels = try root.read("target", as: Int64.self).values.map { Int32($0) }
+        let classes = settings.configuration.classes
+
+        var comparisons: [ReferenceComparison] = []
+        let model = try MSDNet(configuration: settings.configuration, gradientEquilibrium: true, maximumBatchSize: n)
+        try reference.checkKeys(model)
+
+        for (group, gradientEquilibrium) in [("phase1", true), ("phase1_without_ge", false)] where try root.exists(group) {
+            try reference.load(into: model)
+            model.gradientEquilibrium = gradientEquilibrium
+            var loss = 0.0
+            images.withUnsafeBufferPointer { imageBuffer in
+                labels.withUnsafeBufferPointer { labelBuffer in
+                    loss = model.trainingStep(images: imageBuffer.baseAddress!, labels: labelBuffer.baseAddress!, count: n).loss
+                }
+            }
+            comparisons.append(try reference.compareValues(group + "/logits", (0..<model.exitCount).map {
+                ("exit\($0)", Array(UnsafeBufferPointer(start: model.logits(exit: $0), count: n * classes)))
+            }))
+            comparisons.append(try reference.compareValues(group + "/loss", [("", [Float(loss)])]))
+            comparisons.append(try reference.compareGradients(group + "/grad", model.parameters.views.map {
+                ($0.name, Array(UnsafeBufferPointer(start: model.parameters.gradients + $0.offset, count: $0.count)))
+            }))
+            if try root.exists(group + "/buffers_after") {
+                comparisons.append(try reference.compareBuffers(group + "/buffers_after", model.buffers))
+            }
+        }
+
+        if try root.exists("eval") {
+            try reference.load(into: model)
+            let outputs = (0..<model.exitCount).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: n * classes) }
+            defer { outputs.forEach { $0.deallocate() } }
+            images.withUnsafeBufferPointer { model.predict(images: $0.baseAddress!, count: n, logits: outputs) }
+            comparisons.append(try reference.compareValues("eval/logits", (0..<model.exitCount).map {
+                ("exit\($0)", Array(UnsafeBufferPointer(start: outputs[$0], count: n * classes)))
+            }))
+        }
+
+        if try root.exists("sgd_two_steps") {
+            try reference.load(into: model)
+            let optimizer = SGD(parameters: model.parameters, momentum: 0.9, nesterov: true, weightDecay: 1e-4)
+            for view in model.parameters.views {
+                let gradient = try reference.floats("phase1/grad/" + view.name, shape: view.shape)
+                (model.parameters.gradients + view.offset).update(from: gradient, count: view.count)
+            }
+            optimizer.step(learningRate: 0.1)
+            optimizer.step(learningRate: 0.1)
+            comparisons.append(try reference.compareValues("sgd_two_steps/params", model.parameters.views.map {
+                ($0.name, Array(UnsafeBufferPointer(start: model.parameters.values + $0.offset, count: $0.count)))
+            }, tolerance: optimizerTolerance))
+        }
+
+        if try root.exists("phase2") {
+            try reference.load(into: model)
+            let distillation = OneForAllDistillation(temperature: settings.temperature, gamma: settings.gamma, reduction: .mean)
+            let network = IMTANetwork(backbone: model, distillation: distillation, detachCollaboration: false, seed: 0)
+            for view in network.heads.views {
+                let values = try reference.floats("phase2/params/" + view.name, shape: view.shape)
+                (network.heads.values + view.offset).update(from: values, count: view.count)
+            }
+            try reference.loadBuffers(network.headBuffers, group: "phase2/params/")
+            var loss = 0.0
+            images.withUnsafeBufferPointer { imageBuffer in
+                labels.withUnsafeBufferPointer { labelBuffer in
+                    loss = network.trainingStep(images: imageBuffer.baseAddress!, labels: labelBuffer.baseAddress!, count: n).loss
+                }
+            }
+            comparisons.append(try reference.compareValues("phase2/soft_target", [
+                ("", Array(UnsafeBufferPointer(start: network.teacher, count: n * classes)))]))
+            comparisons.append(try reference.compareValues("phase2/logits", (0..<network.exitCount).map {
+                ("exit\($0)", Array(UnsafeBufferPointer(start: network.prediction(exit: $0), count: n * classes)))
+            }))
+            comparisons.append(try reference.compareValues("phase2/loss", [("", [Float(loss)])]))
+            comparisons.append(try reference.compareGradients("phase2/grad", network.heads.views.map {
+                ($0.name, Array(UnsafeBufferPointer(start: network.heads.gradients + $0.offset, count: $0.count)))
+            }))
+        }
+        return ReferenceCheckReport(file: path, comparisons: comparisons)
+    }
+}
+
+/// The model settings a dump's `config` attribute describes, in this project's types.
+struct ReferenceSettings {
+    var configuration: MSDNetConfiguration
+    var batch: Int
+    var temperature: Float
+    var gamma: Float
+
+    init(json: String, file: String, inputShape: [Int]) throws {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw ReferenceCheckError.invalidConfiguration(file: file, key: "config", value: json, expected: "a JSON object")
+        }
+        func value<T>(_ key: String, _ type: T.Type) throws -> T {
+            guard let value = object[key] as? T else {
+                throw ReferenceCheckError.invalidConfiguration(file: file, key: key, value: "\(object[key] ?? "nothing")", expected: "\(T.self)")
+            }
+            return value
+        }
+        guard inputShape.count == 4, inputShape[2] == inputShape[3] else {
+            throw ReferenceCheckError.shapeMismatch(file: file, path: "input", expected: [-1, -1, -1, -1], found: inputShape)
+        }
+        let data = try value("data", String.self)
+        let stem: MSDNetConfiguration.Stem
+        if data.hasPrefix("cifar") {
+            stem = .cifar
+        } else if data == "ImageNet" {
+            stem = .imagenet
+        } else {
+            throw ReferenceCheckError.invalidConfiguration(file: file, key: "data", value: data, expected: "cifar10, cifar100 or ImageNet")
+        }
+        let stepmodeName = try value("stepmode", String.self)
+        guard let stepmode = MSDNetConfiguration.StepMode(rawValue: stepmodeName) else {
+            throw ReferenceCheckError.invalidConfiguration(file: file, key: "stepmode", value: stepmodeName, expected: "even or lin_grow")
+        }
+        let pruneName = try value("prune", String.self)
+        guard let prune = MSDNetConfiguration.Prune(rawValue: pruneName) else {
+            throw ReferenceCheckError.invalidConfiguration(file: file, key: "prune", value: pruneName, expected: "max or min")
+        }
+        let defaultClasses = data == "cifar100" ? 100 : data == "ImageNet" ? 1000 : 10
+        configuration = MSDNetConfiguration(
+            stem: stem, inputChannels: inputShape[1], inputSize: inputShape[2],
+            classes: (object["num_classes"] as? Int) ?? defaultClasses,
+            nBlocks: try value("nBlocks", Int.self), stepmode: stepmode, step: try value("step", Int.self),
+            base: try value("base", Int.self), nChannels: try value("nChannels", Int.self),
+            growthRate: try value("growthRate", Int.self), grFactor: try value("grFactor", [Int].self),
+            bnFactor: try value("bnFactor", [Int].self), prune: prune, reduction: try value("reduction", Double.self),
+            bottleneck: try value("bottleneck", Bool.self))
+        batch = inputShape[0]
+        temperature = Float((object["T"] as? Double) ?? 1)
+        gamma = Float((object["gamma"] as? Double) ?? 0)
+    }
+}
+
+/// Reads and compares the tensors of one dump.
+struct ReferenceDump {
+    let root: HDF5Group
+    let path: String
+
+    init(root: HDF5Group, path: String) throws {
+        self.root = root
+        self.path = path
+    }
+
+    func shape(_ name: String) throws -> [Int] {
+        guard try root.exists(name) else { throw ReferenceCheckError.missingTensor(file: path, path: name) }
+        return try root.dataset(name).shape
+    }
+
+    /// The dataset `name` as Floats, checked against `shape` (nil: any shape).
+    func floats(_ name: String, shape expected: [Int]? = nil) throws -> [Float] {
+        let found = try shape(name)
+        if let expected, found != expected {
+            throw ReferenceCheckError.shapeMismatch(file: path, path: name, expected: expected, found: found)
+        }
+        return try root.read(name, as: Float.self).values
+    }
+
+    /// `input` `[N, C, H, W]` transposed to the model's channel-major `[C, N, H, W]`.
+    func channelMajorImages() throws -> [Float] {
+        let shape = try shape("input")
+        let values = try floats("input")
+        let (batch, channels, plane) = (shape[0], shape[1], shape[2] * shape[3])
+        var images = [Float](repeating: 0, count: values.count)
+        for image in 0..<batch {
+            for channel in 0..<channels {
+                for position in 0..<plane {
+                    images[(channel * batch + image) * plane + position] = values[(image * channels + channel) * plane + position]
+                }
+            }
+        }
+        return images
+    }
+
+    /// Every `params/` key must be a parameter or buffer of `model`, and every one of those must be present.
+    func checkKeys(_ model: MSDNet) throws {
+        let known = Set(model.stateTensors.map(\.name))
+        for key in try root.group("params").memberNames() where !known.contains(key) {
+            throw ReferenceCheckError.unknownParameter(file: path, key: key)
+        }
+        for name in known where !(try root.exists("params/" + name)) {
+            throw ReferenceCheckError.missingTensor(file: path, path: "params/" + name)
+        }
+    }
+
+    /// Loads `params/` weights, running statistics and counters into `model`.
+    func load(into model: MSDNet) throws {
+        for view in model.parameters.views {
+            let values = try floats("params/" + view.name, shape: view.shape)
+            (model.parameters.values + view.offset).update(from: values, count: view.count)
+        }
+        try loadBuffers(model.buffers, group: "params/")
+    }
+
+    func loadBuffers(_ buffers: BufferArena, group: String) throws {
+        for view in buffers.views {
+            let values = try floats(group + view.name, shape: view.shape)
+            (buffers.values + view.offset).update(from: values, count: view.count)
+        }
+        for (index, name) in buffers.counterNames.enumerated() {
+            guard try root.exists(group + name) else { throw ReferenceCheckError.missingTensor(file: path, path: group + name) }
+            buffers.counters[index] = try root.dataset(group + name).readScalar(as: Int64.self)
+        }
+    }
+
+    /// `max|ours - reference| <= tolerance * max|reference|` per tensor (`group/name`).
+    func compareValues(_ group: String, _ tensors: [(name: String, values: [Float])],
+                       tolerance: Double = ReferenceCheck.valueTolerance) throws -> ReferenceComparison {
+        var comparison = ReferenceComparison(name: group, tensorCount: 0, worstTensor: "", maximumRelativeError: 0,
+                                             errorOverTolerance: 0, tolerance: "\(tolerance) x max|R| per tensor")
+        for tensor in tensors {
+            let name = tensor.name.isEmpty ? group : group + "/" + tensor.name
+            let expected = try root.read(name, as: Float.self).values
+            guard expected.count == tensor.values.count else {
+                throw ReferenceCheckError.shapeMismatch(file: path, path: name, expected: [tensor.values.count], found: [expected.count])
+            }
+            let (difference, largest) = Self.differenceAndLargest(tensor.values, expected)
+            let relative = largest > 0 ? difference / largest : difference
+            let ratio = difference / max(tolerance * largest, Double(Float.leastNormalMagnitude))
+            comparison.tensorCount += 1
+            comparison.maximumRelativeError = max(comparison.maximumRelativeError, relative)
+            if ratio >= comparison.errorOverTolerance {
+                comparison.errorOverTolerance = ratio
+                comparison.worstTensor = tensor.name.isEmpty ? group : tensor.name
+            }
+        }
+        return comparison
+    }
+
+    /// `max|G - R| <= 1e-3 max|R| + 1e-5 g` per tensor, g the largest |R| in the group.
+    func compareGradients(_ group: String, _ tensors: [(name: String, values: [Float])]) throws -> ReferenceComparison {
+        var expectedByName: [String: [Float]] = [:]
+        var groupLargest = 0.0
+        for tensor in tensors {
+            let expected = try floats(group + "/" + tensor.name)
+            guard expected.count == tensor.values.count else {
+                throw ReferenceCheckError.shapeMismatch(file: path, path: group + "/" + tensor.name,
+                                                        expected: [tensor.values.count], found: [expected.count])
+            }
+            expectedByName[tensor.name] = expected
+            groupLargest = max(groupLargest, expected.reduce(0.0) { max($0, Double(abs($1))) })
+        }
+        var comparison = ReferenceComparison(
+            name: group, tensorCount: 0, worstTensor: "", maximumRelativeError: 0, errorOverTolerance: 0,
+            tolerance: "\(ReferenceCheck.gradientRelativeTolerance) x max|R| + \(ReferenceCheck.gradientGroupTolerance) x max group |R|")
+        for tensor in tensors {
+            let (difference, largest) = Self.differenceAndLargest(tensor.values, expectedByName[tensor.name] ?? [])
+            let allowed = ReferenceCheck.gradientRelativeTolerance * largest + ReferenceCheck.gradientGroupTolerance * groupLargest
+            let ratio = difference / max(allowed, Double(Float.leastNormalMagnitude))
+            comparison.tensorCount += 1
+            comparison.maximumRelativeError = max(comparison.maximumRelativeError, largest > 0 ? difference / largest : difference)
+            if ratio >= comparison.errorOverTolerance {
+                comparison.errorOverTolerance = ratio
+                comparison.worstTensor = tensor.name
+            }
+        }
+        return comparison
+    }
+
+    /// Running statistics within the value tolerance; `num_batches_tracked` exactly.
+    func compareBuffers(_ group: String, _ buffers: BufferArena) throws -> ReferenceComparison {
+        var present: [(name: String, values: [Float])] = []
+        for view in buffers.views where try root.exists(group + "/" + view.name) {
+            present.append((view.name, Array(UnsafeBufferPointer(start: buffers.values + view.offset, count: view.count))))
+        }
+        var comparison = try compareValues(group, present)
+        for (index, name) in buffers.counterNames.enumerated() where try root.exists(group + "/" + name) {
+            let expected = try root.dataset(group + "/" + name).readScalar(as: Int64.self)
+            comparison.tensorCount += 1
+            if expected != buffers.counters[index] {
+                comparison.errorOverTolerance = .infinity
+                comparison.worstTensor = name
+            }
+        }
+        return comparison
+    }
+
+    static func differenceAndLargest(_ actual: [Float], _ expected: [Float]) -> (difference: Double, largest: Double) {
+        var difference = 0.0
+        var largest = 0.0
+        for index in 0..<min(actual.count, expected.count) {
+            difference = max(difference, Double(abs(actual[index] - expected[index])))
+            largest = max(largest, Double(abs(expected[index])))
+        }
+        if actual.contains(where: { !$0.isFinite }) { difference = .infinity }
+        return (difference, largest)
+    }
+}

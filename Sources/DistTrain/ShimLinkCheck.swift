@@ -1,3 +1,0 @@
-import CMPIShim
-import CHDF5
-import CTurboJPEG

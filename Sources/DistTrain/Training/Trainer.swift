@@ -1,0 +1,628 @@
+import Foundation
+import Model
+
+/// Which checkpoint a run starts from.
+public enum ResumeChoice: Equatable, Sendable {
+    /// The newest checkpoint of the run directory that opens and verifies, else a fresh start.
+    case automatic
+    /// Ignore existing checkpoints.
+    case fresh
+    /// This checkpoint file.
+    case checkpoint(path: String)
+}
+
+/// What a finished (or stopped) run reports.
+public struct RunSummary: Sendable {
+    /// True when a stop request (SIGTERM / SIGINT) ended the run early after a checkpoint.
+    public var stopped: Bool
+    /// Per-exit top-1 test accuracy (percent) at the end of phase I, if phase I ended in this run.
+    public var phase1TestAccuracy: [Double]?
+    /// Per-exit top-1 test accuracy (percent) at the end of phase II.
+    public var phase2TestAccuracy: [Double]?
+    /// The budgeted evaluation, if it ran.
+    public var budgets: [BudgetedEvaluation.BudgetPoint]
+    /// Cumulative MADDs and parameters of each exit.
+    public var exitCosts: [ExitCost]
+    public var wallSeconds: Double
+    /// Training images per second over every step this run took.
+    public var trainingImagesPerSecond: Double
+    public var lastCheckpoint: String?
+}
+
+/// The two-phase data-parallel trainer of the paper: phase I trains the MSDNet with Gradient
+/// Equilibrium; phase II freezes it and trains the IMTA heads (Inline Subnetwork Collaboration +
+/// One-for-all Knowledge Distillation); then rank 0 runs the budgeted evaluation.
+///
+/// Every rank runs the same code on its slice of each global batch; gradients are averaged with
+/// one all-reduce over the contiguous gradient arena, so every rank applies the same update.
+public final class Trainer {
+    public let configuration: RunConfiguration
+    public let communicator: Communicator
+    private let observer: TrainingObserver?
+    private let stopRequest: StopRequest
+    private let resume: ResumeChoice
+    private let verifyReplicas: Bool
+    private let runDirectory: String
+    private let checkpoints: CheckpointDirectory
+    private let configurationJSON: String
+    private var metrics: MetricsLog?
+    private var lastCheckpoint: String?
+    private var trainedImages = 0
+    private var trainingSeconds = 0.0
+
+    /// - Parameters:
+    ///   - verifyReplicas: after every step, check that every rank holds bit-identical weights.
+    public init(configuration: RunConfiguration, communicator: Communicator, observer: TrainingObserver?,
+                stopRequest: StopRequest, resume: ResumeChoice = .automatic, verifyReplicas: Bool = false) throws {
+        self.configuration = configuration
+        self.communicator = communicator
+        self.observer = communicator.isRoot ? observer : nil
+        self.stopRequest = stopRequest
+        self.resume = resume
+        self.verifyReplicas = verifyReplicas
+        runDirectory = configuration.resolvedRunDirectory
+        checkpoints = CheckpointDirectory(runDirectory: runDirectory)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        configurationJSON = String(decoding: try encoder.encode(configuration), as: UTF8.self)
+    }
+
+    /// Runs whatever of the schedule is left, then the evaluation.
+    public func run() throws -> RunSummary {
+        let started = Date()
+        ComputeThreads.set(threadsPerRank())
+        try prepareRunDirectory()
+
+        let phase1 = configuration.phase1, phase2 = configuration.phase2
+        let largestBatch = max(phase1.batchSize, phase2.batchSize) / communicator.size
+        let backbone = try MSDNet(configuration: configuration.model,
+                                  gradientEquilibrium: configuration.gradientEquilibrium,
+                                  maximumBatchSize: max(largestBatch, configuration.evaluation.batchSize, 1),
+                                  seed: configuration.seed)
+        let backboneOptimizer = SGD(parameters: backbone.parameters, momentum: Float(phase1.momentum),
+                                    nesterov: phase1.nesterov, weightDecay: Float(phase1.weightDecay))
+        var heads: IMTANetwork?
+        var headsOptimizer: SGD?
+        func buildHeads() -> (IMTANetwork, SGD) {
+            if let heads, let headsOptimizer { return (heads, headsOptimizer) }
+            let network = IMTANetwork(
+                backbone: backbone,
+                distillation: OneForAllDistillation(
+                    temperature: Float(configuration.ofa.temperature), gamma: Float(configuration.ofa.gamma),
+                    reduction: configuration.ofa.reduction == .mean ? .mean : .batchmean),
+                detachCollaboration: configuration.isc.detach,
+                seed: configuration.seed &+ 1)
+            let optimizer = SGD(parameters: network.heads, momentum: Float(phase2.momentum),
+                                nesterov: phase2.nesterov, weightDecay: Float(phase2.weightDecay))
+            heads = network
+            headsOptimizer = optimizer
+            return (network, optimizer)
+        }
+
+        // Rank 0 chooses and reads the checkpoint; every rank then receives the same state.
+        let restored = try restoreCheckpoint(backbone: backbone, backboneOptimizer: backboneOptimizer, buildHeads: buildHeads)
+        var position = restored?.position ?? (phase: 1, epoch: 0, step: 0)
+        if position.phase == 2 { _ = buildHeads() }
+        try broadcastState(backbone.stateTensors + backboneOptimizer.momentumTensors)
+        if let heads, let headsOptimizer { try broadcastState(heads.stateTensors + headsOptimizer.momentumTensors) }
+
+        let data = try TrainingData(configuration: configuration.data, inputSize: configuration.model.inputSize,
+                                    seed: configuration.seed, validationIndices: restored?.validationIndices,
+                                    workers: configuration.data.workers ?? 1)
+        if configuration.syncBatchNorm && communicator.size > 1 { backbone.batchNormReducer = communicator }
+
+        var summary = RunSummary(stopped: false, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],
+                                 exitCosts: CostCounter.exitCosts(backbone.architecture), wallSeconds: 0,
+                                 trainingImagesPerSecond: 0, lastCheckpoint: nil)
+        defer { summary.wallSeconds = Date().timeIntervalSince(started) }
+
+        if position.phase == 1 {
+            if phase1.epochs > position.epoch {
+                let finished = try trainPhase(1, network: backbone, optimizer: backboneOptimizer, settings: phase1,
+                                              data: data, from: (position.epoch, position.step))
+                guard finished else { return finish(summary, stopped: true, started: started) }
+                summary.phase1TestAccuracy = try testAccuracy(backbone, data: data)
+                observer?.note("phase I test accuracy per exit: \(formatted(summary.phase1TestAccuracy!))")
+            }
+            position = (2, 0, 0)
+        }
+        var finalNetwork: TrainableNetwork = backbone
+        if phase2.epochs > 0 {
+            let (network, optimizer) = buildHeads()
+            network.batchNormReducer = backbone.batchNormReducer
+            if position.epoch < phase2.epochs {
+                let finished = try trainPhase(2, network: network, optimizer: optimizer, settings: phase2,
+                                              data: data, from: (position.epoch, position.step))
+                guard finished else { return finish(summary, stopped: true, started: started) }
+                summary.phase2TestAccuracy = try testAccuracy(network, data: data)
+                observer?.note("phase II test accuracy per exit: \(formatted(summary.phase2TestAccuracy!))")
+            }
+            finalNetwork = network
+        }
+        if configuration.evaluation.enabled {
+            summary.budgets = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
+        }
+        return finish(summary, stopped: false, started: started)
+    }
+
+    private func finish(_ summary: RunSummary, stopped: Bool, started: Date) -> RunSummary {
+        var result = summary
+        result.stopped = stopped
+        result.wallSeconds = Date().timeIntervalSince(started)
+        result.trainingImagesPerSecond = trainingSeconds > 0 ? Double(trainedImages) / trainingSeconds : 0
+        result.lastCheckpoint = lastCheckpoint
+        return result
+    }
+
+    // MARK: - Set-up
+
+    /// `threadsPerRank`, else the node's cores shared evenly among the ranks on it.
+    private func threadsPerRank() -> Int {
+        if let threads = configuration.threadsPerRank { return threads }
+        let environment = ProcessInfo.processInfo.environment
+        let localRanks = Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1))
+    }
+
+    private func prepareRunDirectory() throws {
+        var failure = ""
+        if communicator.isRoot {
+            do {
+                try FileManager.default.createDirectory(atPath: checkpoints.path, withIntermediateDirectories: true)
+                guard access(checkpoints.path, W_OK) == 0 else {
+                    throw TrainingError.cannotWrite(path: checkpoints.path, reason: "the directory is not writable")
+                }
+                metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
+            } catch let error as TrainingError {
+                failure = error.description
+            } catch {
+                failure = TrainingError.cannotWrite(path: runDirectory, reason: "\(error)").description
+            }
+        }
+        // Every rank learns whether rank 0 could set up, so none of them is left waiting.
+        let message = try communicator.broadcast(failure, from: 0)
+        if !message.isEmpty { throw TrainingError.cannotWrite(path: runDirectory, reason: message) }
+    }
+
+    // MARK: - Checkpoints
+
+    private struct Restored {
+        var position: (phase: Int, epoch: Int, step: Int)
+        var validationIndices: [Int]
+    }
+
+    private func restoreCheckpoint(
+        backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
+    ) throws -> Restored? {
+        var outcome: (phase: Int, epoch: Int, step: Int, indices: [Int])?
+        var failure = ""
+        if communicator.isRoot {
+            do {
+                outcome = try chooseAndRestore(backbone: backbone, backboneOptimizer: backboneOptimizer, buildHeads: buildHeads)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        let message = try communicator.broadcast(failure, from: 0)
+        if !message.isEmpty { throw RootRankFailure(message: message) }
+        let header = try communicator.broadcast(
+            outcome.map { [1, Int64($0.phase), Int64($0.epoch), Int64($0.step)] } ?? [0, 0, 0, 0], from: 0)
+        guard header[0] == 1 else { return nil }
+        let indices = try communicator.broadcast((outcome?.indices ?? []).map { Int64($0) }, from: 0)
+        return Restored(position: (Int(header[1]), Int(header[2]), Int(header[3])), validationIndices: indices.map { Int($0) })
+    }
+
+    private func chooseAndRestore(
+        backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
+    ) throws -> (phase: Int, epoch: Int, step: Int, indices: [Int])? {
+        let candidates: [String]
+        switch resume {
+        case .fresh:
+            let existing = checkpoints.files()
+            if !existing.isEmpty {
+                observer?.note("--fresh: ignoring \(existing.count) checkpoint(s) in \(checkpoints.path) (they are deleted as new ones are written)")
+            }
+            return nil
+        case let .checkpoint(path):
+            guard FileManager.default.fileExists(atPath: path) else { throw TrainingError.missingCheckpoint(path: path) }
+            candidates = [path]
+        case .automatic:
+            candidates = checkpoints.files()
+        }
+        for path in candidates {
+            do {
+                let metadata = try Checkpoint.metadata(at: path)
+                try checkCompatibility(metadata, path: path)
+                var model = backbone.stateTensors
+                var momentum = backboneOptimizer.momentumTensors
+                if metadata.phase == 2 {
+                    let (heads, headsOptimizer) = buildHeads()
+                    model = heads.stateTensors
+                    momentum = headsOptimizer.momentumTensors
+                }
+                let restored = try Checkpoint.restore(from: path, model: model, momentum: momentum)
+                if metadata.phase == 2 { buildHeads().1.momentumBufferInitialized = true } else { backboneOptimizer.momentumBufferInitialized = true }
+                if metadata.worldSize != communicator.size {
+                    observer?.note("\(path) was written by \(metadata.worldSize) rank(s), this run has \(communicator.size): same samples per step, different split across ranks")
+                }
+                observer?.note("resuming from \(path) (phase \(metadata.phase), \(metadata.epoch) epoch(s) done, step \(metadata.step))")
+                lastCheckpoint = path
+                return (metadata.phase, metadata.epoch, metadata.step, restored.validationIndices)
+            } catch let error as TrainingError {
+                if case .incompatibleCheckpoint = error { throw error }
+                if case .checkpoint = resume { throw error }
+                observer?.note("skipping \(error); trying the one before it")
+            }
+        }
+        if !candidates.isEmpty {
+            observer?.note("no checkpoint in \(checkpoints.path) could be read; starting fresh")
+        }
+        return nil
+    }
+
+    /// Refuses a checkpoint whose model (or data set, or GE setting) differs from this run's.
+    private func checkCompatibility(_ metadata: CheckpointMetadata, path: String) throws {
+        guard let saved = try? JSONSerialization.jsonObject(with: Data(metadata.configuration.utf8)) as? [String: Any],
+              let current = try? JSONSerialization.jsonObject(with: Data(configurationJSON.utf8)) as? [String: Any] else {
+            throw TrainingError.unreadableCheckpoint(path: path, reason: "attribute config is not a JSON object")
+        }
+        func value(_ object: [String: Any], _ keyPath: [String]) -> String {
+            var node: Any? = object
+            for key in keyPath { node = (node as? [String: Any])?[key] }
+            guard let node else { return "(absent)" }
+            if let data = try? JSONSerialization.data(withJSONObject: node, options: [.sortedKeys, .fragmentsAllowed]) {
+                return String(decoding: data, as: UTF8.self)
+            }
+            return "\(node)"
+        }
+        let modelKeys = Set(((saved["model"] as? [String: Any]) ?? [:]).keys).union(((current["model"] as? [String: Any]) ?? [:]).keys)
+        let keyPaths = modelKeys.sorted().map { ["model", $0] } + [["gradientEquilibrium"], ["data", "dataset"]]
+        for keyPath in keyPaths {
+            let before = value(saved, keyPath), now = value(current, keyPath)
+            if before != now {
+                throw TrainingError.incompatibleCheckpoint(path: path, key: keyPath.joined(separator: "."),
+                                                           checkpointValue: before, runValue: now)
+            }
+        }
+    }
+
+    /// Rank 0 writes a checkpoint of `network` with BatchNorm running statistics averaged over the
+    /// ranks (a copy: each rank's own statistics are left as they were), then prunes old ones.
+    private func writeCheckpoint(phase: Int, epoch: Int, step: Int, network: TrainableNetwork, optimizer: SGD,
+                                 validationIndices: [Int]) throws -> String {
+        let metadata = CheckpointMetadata(phase: phase, epoch: epoch, step: step, worldSize: communicator.size,
+                                          seed: configuration.seed, configuration: configurationJSON)
+        let path = (checkpoints.path as NSString).appendingPathComponent(metadata.fileName)
+        var failure = ""
+        try withAveragedBatchNormStatistics(network) {
+            guard communicator.isRoot else { return }
+            do {
+                try Checkpoint.write(to: path, metadata: metadata, model: network.stateTensors,
+                                     momentum: optimizer.momentumTensors, validationIndices: validationIndices)
+                checkpoints.prune(keep: configuration.checkpoint.keep)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        let message = try communicator.broadcast(failure, from: 0)
+        if !message.isEmpty { throw RootRankFailure(message: message) }
+        lastCheckpoint = path
+        return path
+    }
+
+    private func runningStatistics(_ network: TrainableNetwork) -> [NamedTensor] {
+        network.stateTensors.filter { $0.name.hasSuffix("running_mean") || $0.name.hasSuffix("running_var") }
+    }
+
+    /// Replaces every rank's BatchNorm running statistics by their mean over the ranks.
+    private func averageBatchNormStatistics(_ network: TrainableNetwork) throws {
+        guard communicator.size > 1 else { return }
+        for tensor in runningStatistics(network) {
+            guard case let .float(pointer) = tensor.storage else { continue }
+            try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: pointer, count: tensor.count))
+        }
+    }
+
+    private func withAveragedBatchNormStatistics(_ network: TrainableNetwork, _ body: () throws -> Void) throws {
+        guard communicator.size > 1 else { return try body() }
+        let tensors = runningStatistics(network)
+        let saved: [[Float]] = tensors.map { tensor in
+            guard case let .float(pointer) = tensor.storage else { return [] }
+            return Array(UnsafeBufferPointer(start: pointer, count: tensor.count))
+        }
+        try averageBatchNormStatistics(network)
+        defer {
+            for (tensor, values) in zip(tensors, saved) {
+                if case let .float(pointer) = tensor.storage { values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: tensor.count) } }
+            }
+        }
+        try body()
+    }
+
+    private func broadcastState(_ tensors: [NamedTensor]) throws {
+        guard communicator.size > 1 else { return }
+        for tensor in tensors {
+            switch tensor.storage {
+            case let .float(pointer):
+                try communicator.broadcast(UnsafeMutableBufferPointer(start: pointer, count: tensor.count), from: 0)
+            case let .int64(pointer):
+                try communicator.broadcast(UnsafeMutableBufferPointer(start: pointer, count: 1), from: 0)
+            }
+        }
+    }
+
+    // MARK: - Training
+
+    /// Trains one phase from `(epoch, step)`; returns false if a stop request ended it early
+    /// (after a checkpoint).
+    private func trainPhase(_ phase: Int, network: TrainableNetwork, optimizer: SGD, settings: PhaseConfiguration,
+                            data: TrainingData, from start: (epoch: Int, step: Int)) throws -> Bool {
+        let rank = communicator.rank, worldSize = communicator.size
+        let stepsPerEpoch = data.trainingStepsPerEpoch(globalBatchSize: settings.batchSize)
+        guard stepsPerEpoch > 0 else {
+            throw TrainingError.cannotWrite(path: runDirectory, reason: "the training set (\(data.trainingIndices.count) samples) is smaller than one global batch of phase\(phase).batchSize = \(settings.batchSize)")
+        }
+        let parameters = network.trainableParameters
+        let exits = network.exitCount
+        observer?.phaseWillStart(PhaseStart(phase: phase, epochs: settings.epochs, stepsPerEpoch: stepsPerEpoch,
+                                            firstEpoch: start.epoch, firstStep: start.step,
+                                            trainableParameters: parameters.count))
+        let logInterval = max(1, stepsPerEpoch / 10)
+        // Per step, summed over ranks: loss * n, exit losses * n, exit correct counts, n, stop flag.
+        var statistics = [Double](repeating: 0, count: 2 * exits + 3)
+        var firstStep = start.step
+        for epoch in start.epoch..<settings.epochs {
+            let epochStarted = Date()
+            let stream = data.trainingBatches(epoch: epoch, globalBatchSize: settings.batchSize, rank: rank,
+                                              worldSize: worldSize, firstStep: firstStep)
+            var step = firstStep
+            var epochLoss = 0.0, epochSamples = 0.0
+            var epochCorrect = [Double](repeating: 0, count: exits)
+            var learningRate = 0.0
+            while let batch = try stream.next() {
+                learningRate = settings.schedule.learningRate(base: settings.lr, epoch: epoch, step: step,
+                                                              epochs: settings.epochs, stepsPerEpoch: stepsPerEpoch)
+                let result = network.trainingStep(images: batch.images, labels: batch.labels, count: batch.count)
+                try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: parameters.gradients, count: parameters.count))
+
+                let n = Double(batch.count)
+                statistics[0] = result.loss * n
+                for exit in 0..<exits {
+                    statistics[1 + exit] = result.exitLosses[exit] * n
+                    statistics[1 + exits + exit] = Double(result.exitCorrect[exit])
+                }
+                statistics[1 + 2 * exits] = n
+                statistics[2 + 2 * exits] = stopRequest.isRequested ? 1 : 0
+                try communicator.allReduce(&statistics, .sum)
+                let samples = statistics[1 + 2 * exits]
+                let loss = statistics[0] / samples
+                guard loss.isFinite else {
+                    let exit = (0..<exits).first { !statistics[1 + $0].isFinite } ?? exits - 1
+                    throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss)
+                }
+                optimizer.step(learningRate: Float(learningRate))
+                if verifyReplicas { try checkReplicasAgree(parameters, phase: phase, epoch: epoch, step: step) }
+                step += 1
+
+                epochLoss += statistics[0]
+                epochSamples += samples
+                for exit in 0..<exits { epochCorrect[exit] += statistics[1 + exits + exit] }
+                let elapsed = Date().timeIntervalSince(epochStarted)
+                let report = StepReport(
+                    phase: phase, epoch: epoch, epochs: settings.epochs, step: step, stepsPerEpoch: stepsPerEpoch,
+                    learningRate: learningRate, loss: loss,
+                    exitAccuracy: epochCorrect.map { 100 * $0 / epochSamples },
+                    imagesPerSecond: epochSamples / max(elapsed, 1e-9), dataWaitSeconds: stream.dataWaitSeconds)
+                observer?.stepDidFinish(report)
+                if step % logInterval == 0 || step == stepsPerEpoch { recordStep(report) }
+
+                let stopping = statistics[2 + 2 * exits] > 0
+                let periodic = configuration.checkpoint.everySteps > 0 && step % configuration.checkpoint.everySteps == 0
+                if step < stepsPerEpoch && (stopping || periodic) {
+                    let path = try writeCheckpoint(phase: phase, epoch: epoch, step: step, network: network,
+                                                   optimizer: optimizer, validationIndices: data.validationIndices)
+                    if stopping {
+                        observer?.note("stop requested: checkpoint \(path) written after step \(step) of epoch \(epoch + 1); run the same command to resume")
+                        trainingSeconds += elapsed
+                        trainedImages += Int(epochSamples)
+                        return false
+                    }
+                }
+            }
+            let seconds = Date().timeIntervalSince(epochStarted)
+            trainingSeconds += seconds
+            trainedImages += Int(epochSamples)
+
+            try averageBatchNormStatistics(network)
+            let validation = try accuracy(network, data: data, split: .validation)
+            let path = try writeCheckpoint(phase: phase, epoch: epoch + 1, step: 0, network: network,
+                                           optimizer: optimizer, validationIndices: data.validationIndices)
+            let report = EpochReport(
+                phase: phase, epoch: epoch, epochs: settings.epochs, learningRate: learningRate,
+                trainingLoss: epochLoss / max(epochSamples, 1),
+                trainingAccuracy: epochCorrect.map { 100 * $0 / max(epochSamples, 1) },
+                validationAccuracy: validation, imagesPerSecond: epochSamples / max(seconds, 1e-9),
+                dataWaitSeconds: stream.dataWaitSeconds, seconds: seconds, checkpointPath: path)
+            observer?.epochDidFinish(report)
+            recordEpoch(report)
+            firstStep = 0
+            if try communicator.allReduce(stopRequest.isRequested ? 1 : 0, .sum) > 0 {
+                if epoch + 1 < settings.epochs {
+                    observer?.note("stop requested: checkpoint \(path) written at the end of epoch \(epoch + 1); run the same command to resume")
+                    return false
+                }
+            }
+        }
+        return true
+    }
+
+    /// Compares a checksum of the weights across ranks; they must agree bit for bit.
+    private func checkReplicasAgree(_ parameters: ParameterArena, phase: Int, epoch: Int, step: Int) throws {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for index in 0..<parameters.count {
+            hash = (hash ^ UInt64(parameters.values[index].bitPattern)) &* 0x0000_0100_0000_01b3
+        }
+        let hashes = try communicator.allGather(Int64(bitPattern: hash))
+        guard Set(hashes).count == 1 else {
+            throw ReplicaDivergence(phase: phase, epoch: epoch, step: step)
+        }
+    }
+
+    private func recordStep(_ report: StepReport) {
+        metrics?.append([
+            "kind": "step", "phase": report.phase, "epoch": report.epoch + 1, "step": report.step,
+            "stepsPerEpoch": report.stepsPerEpoch, "lr": report.learningRate, "loss": report.loss,
+            "trainAccuracy": report.exitAccuracy, "imagesPerSecond": report.imagesPerSecond,
+            "dataWaitSeconds": report.dataWaitSeconds,
+        ])
+    }
+
+    private func recordEpoch(_ report: EpochReport) {
+        metrics?.append([
+            "kind": "epoch", "phase": report.phase, "epoch": report.epoch + 1, "lr": report.learningRate,
+            "loss": report.trainingLoss, "trainAccuracy": report.trainingAccuracy,
+            "validationAccuracy": report.validationAccuracy, "imagesPerSecond": report.imagesPerSecond,
+            "dataWaitSeconds": report.dataWaitSeconds, "seconds": report.seconds,
+            "checkpoint": report.checkpointPath ?? "",
+        ])
+    }
+
+    // MARK: - Evaluation
+
+    /// Per-exit class probabilities of this rank's slice of `split`, `[exit][sample * classes + class]`.
+    private func localProbabilities(_ network: TrainableNetwork, data: TrainingData,
+                                    split: EvaluationSplit) throws -> (probabilities: [[Float]], count: Int) {
+        let classes = network.classCount, exits = network.exitCount
+        let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
+        let stream = data.evaluationBatches(split: split, batchSize: batchSize, rank: communicator.rank,
+                                            worldSize: communicator.size)
+        var probabilities = [[Float]](repeating: [], count: exits)
+        for exit in 0..<exits { probabilities[exit].reserveCapacity(stream.sampleCount * classes) }
+        let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
+        defer { logits.forEach { $0.deallocate() } }
+        var count = 0
+        while let batch = try stream.next() {
+            network.predict(images: batch.images, count: batch.count, logits: logits)
+            for exit in 0..<exits {
+                for row in 0..<batch.count {
+                    appendSoftmax(logits[exit] + row * classes, classes: classes, to: &probabilities[exit])
+                }
+            }
+            count += batch.count
+        }
+        return (probabilities, count)
+    }
+
+    private func appendSoftmax(_ logits: UnsafePointer<Float>, classes: Int, to output: inout [Float]) {
+        var largest = logits[0]
+        for c in 1..<classes { largest = max(largest, logits[c]) }
+        var total: Float = 0
+        let start = output.count
+        for c in 0..<classes {
+            let value = expf(logits[c] - largest)
+            output.append(value)
+            total += value
+        }
+        for c in start..<output.count { output[c] /= total }
+    }
+
+    /// Top-1 accuracy (percent) per exit on `split`, over every rank.
+    private func accuracy(_ network: TrainableNetwork, data: TrainingData, split: EvaluationSplit) throws -> [Double] {
+        let classes = network.classCount, exits = network.exitCount
+        let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
+        let stream = data.evaluationBatches(split: split, batchSize: batchSize, rank: communicator.rank,
+                                            worldSize: communicator.size)
+        let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
+        defer { logits.forEach { $0.deallocate() } }
+        var counts = [Double](repeating: 0, count: exits + 1)
+        while let batch = try stream.next() {
+            network.predict(images: batch.images, count: batch.count, logits: logits)
+            for exit in 0..<exits {
+                for row in 0..<batch.count where argmax(logits[exit] + row * classes, classes) == Int(batch.labels[row]) {
+                    counts[exit] += 1
+                }
+            }
+            counts[exits] += Double(batch.count)
+        }
+        try communicator.allReduce(&counts, .sum)
+        return (0..<exits).map { 100 * counts[$0] / max(counts[exits], 1) }
+    }
+
+    private func testAccuracy(_ network: TrainableNetwork, data: TrainingData) throws -> [Double] {
+        try accuracy(network, data: data, split: .test)
+    }
+
+    private func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
+        var best = 0
+        for index in 1..<count where values[index] > values[best] { best = index }
+        return best
+    }
+
+    /// Every rank computes exit probabilities of its slice of the validation hold-out and the test
+    /// set; rank 0 gathers them, writes `logits.h5` and runs the budgeted evaluation.
+    private func evaluate(_ network: TrainableNetwork, data: TrainingData, exitCosts: [ExitCost]) throws -> [BudgetedEvaluation.BudgetPoint] {
+        let validation = try gatherProbabilities(network, data: data, split: .validation)
+        let test = try gatherProbabilities(network, data: data, split: .test)
+        var failure = ""
+        var points: [BudgetedEvaluation.BudgetPoint] = []
+        if communicator.isRoot, let validation, let test {
+            do {
+                let madds = exitCosts.map { Double($0.multiplyAdds) }
+                try ExitLogits.write(to: (runDirectory as NSString).appendingPathComponent("logits.h5"),
+                                     validation: validation, test: test, exitCosts: exitCosts)
+                points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
+                                                     budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
+                try BudgetReport.write(points, exitCosts: exitCosts, runDirectory: runDirectory)
+                observer?.note(BudgetReport.table(points))
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        let message = try communicator.broadcast(failure, from: 0)
+        if !message.isEmpty { throw RootRankFailure(message: message) }
+        return points
+    }
+
+    private func gatherProbabilities(_ network: TrainableNetwork, data: TrainingData,
+                                     split: EvaluationSplit) throws -> BudgetedEvaluation.ExitProbabilities? {
+        let exits = network.exitCount, classes = network.classCount
+        let local = try localProbabilities(network, data: data, split: split)
+        let counts = try communicator.allGather(Int64(local.count))
+        let flat = local.probabilities.flatMap { $0 }
+        guard let gathered = try communicator.gather(flat, to: 0) else { return nil }
+        // Rank r's block is [exit, its samples, class]; interleave into [exit, all samples, class].
+        let total = counts.reduce(0) { $0 + Int($1) }
+        var values = [Float](repeating: 0, count: exits * total * classes)
+        var blockStart = 0, sampleStart = 0
+        for rankCount in counts.map({ Int($0) }) {
+            for exit in 0..<exits {
+                let source = blockStart + exit * rankCount * classes
+                let destination = (exit * total + sampleStart) * classes
+                values[destination..<(destination + rankCount * classes)] = gathered[source..<(source + rankCount * classes)]
+            }
+            blockStart += exits * rankCount * classes
+            sampleStart += rankCount
+        }
+        return BudgetedEvaluation.ExitProbabilities(exitCount: exits, sampleCount: total, classCount: classes,
+                                                     values: values, labels: data.labels(of: split).map { Int($0) })
+    }
+
+    private func formatted(_ accuracies: [Double]) -> String {
+        accuracies.map { String(format: "%.2f", $0) }.joined(separator: "  ")
+    }
+}
+
+/// A failure that rank 0 met (reading or writing files) and every rank reports, so that none
+/// of them waits forever for a rank that has given up.
+struct RootRankFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Ranks hold different weights after a step (`--verify-replicas`).
+struct ReplicaDivergence: Error, CustomStringConvertible {
+    var phase: Int, epoch: Int, step: Int
+    var description: String {
+        "phase \(phase), epoch \(epoch + 1), step \(step + 1): ranks hold different weights after the update"
+    }
+}

@@ -1,0 +1,28 @@
+/// Why a training run stopped or refused to start, with what the user needs to fix it.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// A file or directory of the run could not be written.
+    case cannotWrite(path: String, reason: String)
+    /// The loss became NaN or infinite; the last good checkpoint is kept.
+    case nonFiniteLoss(phase: Int, epoch: Int, step: Int, exit: Int, value: Double)
+    /// A checkpoint was written for a different model or data configuration.
+    case incompatibleCheckpoint(path: String, key: String, checkpointValue: String, runValue: String)
+    /// A checkpoint cannot be read, or fails its checksums.
+    case unreadableCheckpoint(path: String, reason: String)
+    /// `--resume PATH` named a checkpoint that does not exist.
+    case missingCheckpoint(path: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotWrite(path, reason):
+            return "\(path): cannot write: \(reason)"
+        case let .nonFiniteLoss(phase, epoch, step, exit, value):
+            return "phase \(phase), epoch \(epoch + 1), step \(step + 1): the loss of exit \(exit) is \(value); stopping (the last good checkpoint is kept; try a lower lr)"
+        case let .incompatibleCheckpoint(path, key, checkpointValue, runValue):
+            return "\(path): checkpoint was written with \(key) = \(checkpointValue), but this run has \(key) = \(runValue) (use --fresh to start over, or restore the original config)"
+        case let .unreadableCheckpoint(path, reason):
+            return "\(path): unreadable checkpoint: \(reason)"
+        case let .missingCheckpoint(path):
+            return "\(path): no such checkpoint"
+        }
+    }
+}

@@ -1,0 +1,354 @@
+import Foundation
+
+/// Where channel `c`'s `m`-th element lives: `c * channelStride + m * elementStride`.
+/// Channel-major `[C, N, H, W]` (BatchNorm2d) has contiguous rows; row-major `[N, F]`
+/// (BatchNorm1d) has stride `F` between a feature's elements.
+struct BatchNormLayout {
+    var channels: Int
+    var count: Int
+    var channelStride: Int
+    var elementStride: Int
+}
+
+/// 2-D batch normalisation (PyTorch `nn.BatchNorm2d`, affine, `track_running_stats`) over
+/// channel-major activations `[C, N, H, W]`, i.e. `C` contiguous rows of `count = N*H*W` values,
+/// with an optional fused ReLU.
+///
+/// Training: `y = gamma * (x - mean) / sqrt(var + eps) + beta` with the batch mean and the BIASED
+/// batch variance; running statistics `r = (1 - momentum) * r + momentum * s` with the UNBIASED
+/// variance `var * M / (M - 1)`. Inference: the same formula with the running statistics.
+public enum BatchNorm2d {
+    /// Training-mode forward. `output` (may alias `input`) is OVERWRITTEN with
+    /// `relu ? max(0, y) : y`. Writes the batch mean and `1 / sqrt(var + eps)` per channel to
+    /// `savedMean` and `savedInverseStandardDeviation` (needed by `backward`), and updates
+    /// `runningMean` / `runningVariance` when they are non-nil. With a `reducer` the statistics
+    /// are those of the batch summed over all replicas (synchronised BN).
+    public static func forwardTraining(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                       weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                       runningMean: UnsafeMutablePointer<Float>?,
+                                       runningVariance: UnsafeMutablePointer<Float>?,
+                                       savedMean: UnsafeMutablePointer<Float>,
+                                       savedInverseStandardDeviation: UnsafeMutablePointer<Float>,
+                                       channels: Int, count: Int, relu: Bool = false,
+                                       momentum: Float = 0.1, epsilon: Float = 1e-5,
+                                       reducer: CrossReplicaReducer? = nil) {
+        BatchNormKernels.forwardTraining(
+            input: input, output: output, weight: weight, bias: bias,
+            runningMean: runningMean, runningVariance: runningVariance,
+            savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
+            layout: BatchNormLayout(channels: channels, count: count, channelStride: count, elementStride: 1),
+            relu: relu, momentum: momentum, epsilon: epsilon, reducer: reducer)
+    }
+
+    /// Evaluation-mode forward with the running statistics; `output` (may alias `input`) is
+    /// OVERWRITTEN.
+    public static func forwardInference(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                        runningMean: UnsafePointer<Float>, runningVariance: UnsafePointer<Float>,
+                                        channels: Int, count: Int, relu: Bool = false, epsilon: Float = 1e-5) {
+        BatchNormKernels.forwardInference(
+            input: input, output: output, weight: weight, bias: bias,
+            runningMean: runningMean, runningVariance: runningVariance,
+            layout: BatchNormLayout(channels: channels, count: count, channelStride: count, elementStride: 1),
+            relu: relu, epsilon: epsilon)
+    }
+
+    /// Backward of `forwardTraining` (batch statistics), ACCUMULATING into every non-nil
+    /// gradient. `input`, `weight`, `bias`, `savedMean`, `savedInverseStandardDeviation`, `relu`
+    /// and `reducer` are those of the forward call (the ReLU mask is recomputed from them).
+    /// With `g = dy * [y > 0]` and `xhat = (x - mean) * invstd`:
+    /// `dbeta += sum g`, `dgamma += sum g*xhat`,
+    /// `dx += gamma * invstd * (g - sum(g)/M - xhat * sum(g*xhat)/M)`.
+    public static func backward(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                savedMean: UnsafePointer<Float>,
+                                savedInverseStandardDeviation: UnsafePointer<Float>,
+                                inputGradient: UnsafeMutablePointer<Float>?,
+                                weightGradient: UnsafeMutablePointer<Float>?,
+                                biasGradient: UnsafeMutablePointer<Float>?,
+                                channels: Int, count: Int, relu: Bool = false,
+                                reducer: CrossReplicaReducer? = nil) {
+        BatchNormKernels.backward(
+            outputGradient: outputGradient, input: input, weight: weight, bias: bias,
+            savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
+            inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
+            layout: BatchNormLayout(channels: channels, count: count, channelStride: count, elementStride: 1),
+            relu: relu, reducer: reducer)
+    }
+}
+
+/// 1-D batch normalisation (PyTorch `nn.BatchNorm1d` on a 2-D input) over row-major
+/// activations `[N, F]`: each feature is normalised over the batch. Same formulas, running
+/// statistics and fused ReLU as `BatchNorm2d` (used by IMTA's ISC modules).
+public enum BatchNorm1d {
+    /// Training-mode forward; see `BatchNorm2d.forwardTraining`.
+    public static func forwardTraining(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                       weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                       runningMean: UnsafeMutablePointer<Float>?,
+                                       runningVariance: UnsafeMutablePointer<Float>?,
+                                       savedMean: UnsafeMutablePointer<Float>,
+                                       savedInverseStandardDeviation: UnsafeMutablePointer<Float>,
+                                       batch: Int, features: Int, relu: Bool = false,
+                                       momentum: Float = 0.1, epsilon: Float = 1e-5,
+                                       reducer: CrossReplicaReducer? = nil) {
+        BatchNormKernels.forwardTraining(
+            input: input, output: output, weight: weight, bias: bias,
+            runningMean: runningMean, runningVariance: runningVariance,
+            savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
+            layout: BatchNormLayout(channels: features, count: batch, channelStride: 1, elementStride: features),
+            relu: relu, momentum: momentum, epsilon: epsilon, reducer: reducer)
+    }
+
+    /// Evaluation-mode forward; see `BatchNorm2d.forwardInference`.
+    public static func forwardInference(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                        runningMean: UnsafePointer<Float>, runningVariance: UnsafePointer<Float>,
+                                        batch: Int, features: Int, relu: Bool = false, epsilon: Float = 1e-5) {
+        BatchNormKernels.forwardInference(
+            input: input, output: output, weight: weight, bias: bias,
+            runningMean: runningMean, runningVariance: runningVariance,
+            layout: BatchNormLayout(channels: features, count: batch, channelStride: 1, elementStride: features),
+            relu: relu, epsilon: epsilon)
+    }
+
+    /// Backward of `forwardTraining`, accumulating; see `BatchNorm2d.backward`.
+    public static func backward(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                savedMean: UnsafePointer<Float>,
+                                savedInverseStandardDeviation: UnsafePointer<Float>,
+                                inputGradient: UnsafeMutablePointer<Float>?,
+                                weightGradient: UnsafeMutablePointer<Float>?,
+                                biasGradient: UnsafeMutablePointer<Float>?,
+                                batch: Int, features: Int, relu: Bool = false,
+                                reducer: CrossReplicaReducer? = nil) {
+        BatchNormKernels.backward(
+            outputGradient: outputGradient, input: input, weight: weight, bias: bias,
+            savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
+            inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
+            layout: BatchNormLayout(channels: features, count: batch, channelStride: 1, elementStride: features),
+            relu: relu, reducer: reducer)
+    }
+}
+
+/// The shared implementation of `BatchNorm2d` and `BatchNorm1d`.
+enum BatchNormKernels {
+    /// The per-channel affine map `y = x * scale + shift` that both forward and backward use, so
+    /// the ReLU mask recomputed in backward is bit-identical to the forward's.
+    @inline(__always)
+    static func affine(weight: Float, bias: Float, mean: Float, inverseStandardDeviation: Float) -> (scale: Float, shift: Float) {
+        let scale = weight * inverseStandardDeviation
+        return (scale, bias - mean * scale)
+    }
+
+    static func forwardTraining(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                runningMean: UnsafeMutablePointer<Float>?,
+                                runningVariance: UnsafeMutablePointer<Float>?,
+                                savedMean: UnsafeMutablePointer<Float>,
+                                savedInverseStandardDeviation: UnsafeMutablePointer<Float>,
+                                layout: BatchNormLayout, relu: Bool, momentum: Float, epsilon: Float,
+                                reducer: CrossReplicaReducer?) {
+        let channels = layout.channels
+        var totalCount = Double(layout.count)
+        if let reducer {
+            // Two reductions (sums, then squared deviations about the global mean) keep the
+            // variance free of the cancellation of E[x^2] - E[x]^2.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: channels + 1) { buffer in
+                ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                    for c in range { buffer[c] = Float(rowSum(input, layout: layout, channel: c)) }
+                }
+                buffer[channels] = Float(layout.count)
+                reducer.sumInPlace(buffer)
+                totalCount = Double(buffer[channels])
+                for c in 0..<channels { savedMean[c] = Float(Double(buffer[c]) / totalCount) }
+                ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                    for c in range {
+                        buffer[c] = Float(rowSquaredDeviations(input, layout: layout, channel: c, center: savedMean[c]))
+                    }
+                }
+                reducer.sumInPlace(UnsafeMutableBufferPointer(rebasing: buffer[0..<channels]))
+                for c in 0..<channels {
+                    savedInverseStandardDeviation[c] = Float(Double(buffer[c]) / totalCount)
+                }
+            }
+        } else {
+            ComputeThreads.parallelFor(channels, costPerItem: 2 * layout.count) { range in
+                for c in range {
+                    let mean = Float(rowSum(input, layout: layout, channel: c) / totalCount)
+                    savedMean[c] = mean
+                    savedInverseStandardDeviation[c] = Float(rowSquaredDeviations(input, layout: layout, channel: c, center: mean) / totalCount)
+                }
+            }
+        }
+        // savedInverseStandardDeviation holds the biased variance at this point.
+        let unbiasing = totalCount > 1 ? totalCount / (totalCount - 1) : 1
+        for c in 0..<channels {
+            let variance = savedInverseStandardDeviation[c]
+            if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * savedMean[c] }
+            if let runningVariance {
+                runningVariance[c] = (1 - momentum) * runningVariance[c] + momentum * Float(Double(variance) * unbiasing)
+            }
+            savedInverseStandardDeviation[c] = 1 / (variance + epsilon).squareRoot()
+        }
+        ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+            for c in range {
+                let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: savedMean[c],
+                                            inverseStandardDeviation: savedInverseStandardDeviation[c])
+                applyAffine(input, output, layout: layout, channel: c, scale: scale, shift: shift, relu: relu)
+            }
+        }
+    }
+
+    static func forwardInference(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 runningMean: UnsafePointer<Float>, runningVariance: UnsafePointer<Float>,
+                                 layout: BatchNormLayout, relu: Bool, epsilon: Float) {
+        ComputeThreads.parallelFor(layout.channels, costPerItem: layout.count) { range in
+            for c in range {
+                let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: runningMean[c],
+                                            inverseStandardDeviation: 1 / (runningVariance[c] + epsilon).squareRoot())
+                applyAffine(input, output, layout: layout, channel: c, scale: scale, shift: shift, relu: relu)
+            }
+        }
+    }
+
+    static func backward(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                         savedMean: UnsafePointer<Float>, savedInverseStandardDeviation: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?,
+                         weightGradient: UnsafeMutablePointer<Float>?,
+                         biasGradient: UnsafeMutablePointer<Float>?,
+                         layout: BatchNormLayout, relu: Bool, reducer: CrossReplicaReducer?) {
+        let channels = layout.channels
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * channels + 1) { sums in
+            // sums[c] = sum(g), sums[C + c] = sum(g * (x - mean)) for channel c.
+            ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                for c in range {
+                    let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: savedMean[c],
+                                                inverseStandardDeviation: savedInverseStandardDeviation[c])
+                    let (gradientSum, centeredSum) = gradientSums(
+                        outputGradient, input, layout: layout, channel: c, mean: savedMean[c],
+                        scale: scale, shift: shift, relu: relu)
+                    sums[c] = Float(gradientSum)
+                    sums[channels + c] = Float(centeredSum)
+                }
+            }
+            // Parameter gradients are this replica's share; the gradient all-reduce sums them.
+            for c in 0..<channels {
+                biasGradient?[c] += sums[c]
+                weightGradient?[c] += sums[channels + c] * savedInverseStandardDeviation[c]
+            }
+            sums[2 * channels] = Float(layout.count)
+            if let reducer { reducer.sumInPlace(sums) }
+            let totalCount = sums[2 * channels]
+            guard let inputGradient else { return }
+            ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                for c in range {
+                    let inverseStandardDeviation = savedInverseStandardDeviation[c]
+                    let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: savedMean[c],
+                                                inverseStandardDeviation: inverseStandardDeviation)
+                    // dx = scale * (g - mean(g)) - scale * invstd^2 * mean(g * (x - mean)) * (x - mean)
+                    let gradientMean = sums[c] / totalCount
+                    let centeredMean = sums[channels + c] / totalCount
+                    let centeredCoefficient = -scale * inverseStandardDeviation * inverseStandardDeviation * centeredMean
+                    accumulateInputGradient(outputGradient, input, inputGradient, layout: layout, channel: c,
+                                            mean: savedMean[c], scale: scale, shift: shift, relu: relu,
+                                            gradientCoefficient: scale, centeredCoefficient: centeredCoefficient,
+                                            constant: -scale * gradientMean)
+                }
+            }
+        }
+    }
+
+    // MARK: Per-channel loops
+
+    @inline(__always)
+    static func rowSum(_ x: UnsafePointer<Float>, layout: BatchNormLayout, channel: Int) -> Double {
+        let row = x + channel * layout.channelStride
+        if layout.elementStride == 1 { return VectorReduction.sum(row, count: layout.count) }
+        var total = 0.0
+        for m in 0..<layout.count { total += Double(row[m * layout.elementStride]) }
+        return total
+    }
+
+    @inline(__always)
+    static func rowSquaredDeviations(_ x: UnsafePointer<Float>, layout: BatchNormLayout, channel: Int, center: Float) -> Double {
+        let row = x + channel * layout.channelStride
+        if layout.elementStride == 1 { return VectorReduction.squaredDeviations(row, count: layout.count, center: center) }
+        var total = 0.0
+        for m in 0..<layout.count {
+            let d = Double(row[m * layout.elementStride] - center)
+            total += d * d
+        }
+        return total
+    }
+
+    @inline(__always)
+    static func applyAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, layout: BatchNormLayout,
+                            channel: Int, scale: Float, shift: Float, relu: Bool) {
+        let source = x + channel * layout.channelStride
+        let destination = y + channel * layout.channelStride
+        let stride = layout.elementStride
+        if stride == 1 {
+            if relu {
+                for m in 0..<layout.count { destination[m] = max(source[m] * scale + shift, 0) }
+            } else {
+                for m in 0..<layout.count { destination[m] = source[m] * scale + shift }
+            }
+        } else {
+            for m in 0..<layout.count {
+                let value = source[m * stride] * scale + shift
+                destination[m * stride] = relu ? max(value, 0) : value
+            }
+        }
+    }
+
+    /// `(sum g, sum g * (x - mean))` with `g = dy * [x * scale + shift > 0]` (mask only with relu).
+    @inline(__always)
+    static func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, layout: BatchNormLayout,
+                             channel: Int, mean: Float, scale: Float, shift: Float, relu: Bool) -> (Double, Double) {
+        let offset = channel * layout.channelStride
+        let gradientRow = dy + offset
+        let inputRow = x + offset
+        let stride = layout.elementStride
+        var gradientTotal = 0.0
+        var centeredTotal = 0.0
+        var start = 0
+        while start < layout.count {
+            let end = min(layout.count, start + VectorReduction.chunk)
+            var gradientPartial: Float = 0
+            var centeredPartial: Float = 0
+            for m in start..<end {
+                let value = inputRow[m * stride]
+                var g = gradientRow[m * stride]
+                if relu && !(value * scale + shift > 0) { g = 0 }
+                gradientPartial += g
+                centeredPartial += g * (value - mean)
+            }
+            gradientTotal += Double(gradientPartial)
+            centeredTotal += Double(centeredPartial)
+            start = end
+        }
+        return (gradientTotal, centeredTotal)
+    }
+
+    /// `dx += gradientCoefficient * g + centeredCoefficient * (x - mean) + constant` with `g`
+    /// masked as in `gradientSums`.
+    @inline(__always)
+    static func accumulateInputGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                        _ dx: UnsafeMutablePointer<Float>, layout: BatchNormLayout,
+                                        channel: Int, mean: Float, scale: Float, shift: Float, relu: Bool,
+                                        gradientCoefficient: Float, centeredCoefficient: Float, constant: Float) {
+        let offset = channel * layout.channelStride
+        let gradientRow = dy + offset
+        let inputRow = x + offset
+        let destination = dx + offset
+        let stride = layout.elementStride
+        for m in 0..<layout.count {
+            let value = inputRow[m * stride]
+            var g = gradientRow[m * stride]
+            if relu && !(value * scale + shift > 0) { g = 0 }
+            destination[m * stride] += gradientCoefficient * g + centeredCoefficient * (value - mean) + constant
+        }
+    }
+}

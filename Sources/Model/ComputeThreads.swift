@@ -1,0 +1,43 @@
+import CBLAS
+import Dispatch
+
+/// The compute threads of one process: OpenBLAS's thread pool for SGEMM, and a parallel-for for
+/// the element-wise kernels.
+///
+/// The element-wise kernels run between SGEMM calls, never during one, so both kinds of work use
+/// the same cores without oversubscribing them. The thread count is OpenBLAS's own setting, so
+/// there is exactly one place that holds it.
+public enum ComputeThreads {
+    /// Element-wise loops shorter than this run on the calling thread: waking a second thread
+    /// costs more than it saves.
+    public static let minimumParallelCount = 1 << 16
+
+    /// Sets the number of threads OpenBLAS and the element-wise kernels use (at least 1).
+    public static func set(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// The number of threads currently in use.
+    public static var count: Int {
+        Int(max(1, openblas_get_num_threads()))
+    }
+
+    /// Runs `body` over `0..<total` split into contiguous chunks, one per compute thread, when
+    /// `total * costPerItem` is at least `minimumParallelCount`; otherwise on the calling thread.
+    /// Chunks of a `total` that is a multiple of 16 are multiples of 16, so SIMD loops stay aligned
+    /// to whole vectors.
+    @inline(__always)
+    public static func parallelFor(_ total: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        let threads = count
+        if threads == 1 || total * costPerItem < minimumParallelCount || total < 2 {
+            body(0..<total)
+            return
+        }
+        let chunk = ((total + threads - 1) / threads + 15) & ~15
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            let start = min(total, thread * chunk)
+            let end = min(total, start + chunk)
+            if start < end { body(start..<end) }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import CBLAS
+
+/// How a linear layer's input (and input gradient) is laid out.
+public enum LinearInputLayout: Sendable {
+    /// `[N, in]` row-major, PyTorch's own layout (e.g. logits fed to an ISC module).
+    case rowMajor
+    /// `[in, N]`: a channel-major activation `[C, N, 1, 1]` after global pooling, used without a
+    /// transpose copy. Equivalent to PyTorch's `x.view(N, -1)` when the spatial size is 1x1.
+    case featureMajor
+}
+
+/// Fully connected layer (PyTorch `nn.Linear`): `Y[N, out] = X[N, in] x W[out, in]^T + b`, one
+/// SGEMM. Output is always row-major `[N, out]`.
+public enum Linear {
+    /// OVERWRITES `output` `[batch, outputFeatures]`.
+    public static func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                               batch: Int, inputFeatures: Int, outputFeatures: Int,
+                               inputLayout: LinearInputLayout = .rowMajor) {
+        var beta: Float = 0
+        if let bias {
+            for n in 0..<batch { (output + n * outputFeatures).update(from: bias, count: outputFeatures) }
+            beta = 1
+        }
+        let (transposeInput, inputLeading) = inputLayout == .rowMajor
+            ? (CblasNoTrans, inputFeatures) : (CblasTrans, batch)
+        cblas_sgemm(CblasRowMajor, transposeInput, CblasTrans,
+                    Int32(batch), Int32(outputFeatures), Int32(inputFeatures),
+                    1, input, Int32(inputLeading), weight, Int32(inputFeatures),
+                    beta, output, Int32(outputFeatures))
+    }
+
+    /// Backward, ACCUMULATING into every non-nil gradient: `dW += dY^T x X`,
+    /// `db += sum over n of dY`, `dX += dY x W` (in `inputLayout`).
+    public static func backward(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                weight: UnsafePointer<Float>,
+                                inputGradient: UnsafeMutablePointer<Float>?,
+                                weightGradient: UnsafeMutablePointer<Float>?,
+                                biasGradient: UnsafeMutablePointer<Float>?,
+                                batch: Int, inputFeatures: Int, outputFeatures: Int,
+                                inputLayout: LinearInputLayout = .rowMajor) {
+        if let biasGradient {
+            for n in 0..<batch {
+                let row = outputGradient + n * outputFeatures
+                for o in 0..<outputFeatures { biasGradient[o] += row[o] }
+            }
+        }
+        if let weightGradient {
+            let (transposeInput, inputLeading) = inputLayout == .rowMajor
+                ? (CblasNoTrans, inputFeatures) : (CblasTrans, batch)
+            cblas_sgemm(CblasRowMajor, CblasTrans, transposeInput,
+                        Int32(outputFeatures), Int32(inputFeatures), Int32(batch),
+                        1, outputGradient, Int32(outputFeatures), input, Int32(inputLeading),
+                        1, weightGradient, Int32(inputFeatures))
+        }
+        if let inputGradient {
+            switch inputLayout {
+            case .rowMajor:
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                            Int32(batch), Int32(inputFeatures), Int32(outputFeatures),
+                            1, outputGradient, Int32(outputFeatures), weight, Int32(inputFeatures),
+                            1, inputGradient, Int32(inputFeatures))
+            case .featureMajor:
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans,
+                            Int32(inputFeatures), Int32(batch), Int32(outputFeatures),
+                            1, weight, Int32(inputFeatures), outputGradient, Int32(outputFeatures),
+                            1, inputGradient, Int32(batch))
+            }
+        }
+    }
+}

@@ -1,0 +1,420 @@
+/// The multi-scale dense network (Huang et al., "Multi-Scale Dense Networks for Resource Efficient
+/// Image Classification", ICLR 2018) as the reference builds it, executed from a plan made once:
+///
+/// - every activation is allocated for `maximumBatchSize` when the network is built and reused;
+/// - dense concatenation is free: each scale has a growth buffer `[C_final, N, H, W]` and every
+///   layer writes its new channels after the old ones (its gradient buffer likewise), so reading
+///   "all features so far" is reading a channel prefix;
+/// - the forward pass is a fixed list of steps (a static tape) that the backward pass replays in
+///   reverse; every backward accumulates, gradients of multi-consumer buffers are zeroed once per step.
+///
+/// Gradient Equilibrium (IMTA Sec. 3.1) rescales the gradient of the coarsest scale at each exit;
+/// see `GradientEquilibrium`.
+public final class MSDNet: TrainableNetwork {
+    public let architecture: MSDNetArchitecture
+    public let parameters: ParameterArena
+    public let buffers: BufferArena
+    public let maximumBatchSize: Int
+    /// Rescale the coarsest scale's gradient between exits (IMTA GE). Takes effect at the next backward.
+    public var gradientEquilibrium: Bool
+    public var batchNormReducer: CrossReplicaReducer?
+
+    public var exitCount: Int { architecture.exitCount }
+    public var classCount: Int { architecture.configuration.classes }
+    public var trainableParameters: ParameterArena { parameters }
+    public var stateTensors: [NamedTensor] { parameters.namedTensors() + buffers.namedTensors() }
+
+    private let plan: ExecutionPlan
+    private var forwardCount = 0
+    private var forwardWasTraining = false
+
+    /// Builds the reference architecture for `configuration`, initialised as the reference from `seed`.
+    public init(configuration: MSDNetConfiguration, gradientEquilibrium: Bool, maximumBatchSize: Int, seed: UInt64 = 0) throws {
+        precondition(maximumBatchSize >= 1, "maximumBatchSize must be at least 1")
+        let architecture = try MSDNetArchitecture(configuration)
+        self.architecture = architecture
+        self.parameters = ParameterArena(tensors: architecture.parameterTensors)
+        self.buffers = BufferArena(batchNormLayers: architecture.batchNormLayers)
+        self.maximumBatchSize = maximumBatchSize
+        self.gradientEquilibrium = gradientEquilibrium
+        Initialization.msdnet(architecture, parameters: parameters, seed: seed)
+        self.plan = ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, maximumBatchSize: maximumBatchSize)
+    }
+
+    // MARK: - Pieces the phases and the reference check compose
+
+    /// Runs the network on `images` `[C, n, H, W]`. Training mode uses batch statistics and
+    /// updates the running statistics; evaluation mode uses the running statistics.
+    public func forward(images: UnsafePointer<Float>, count n: Int, training: Bool) {
+        precondition(n >= 1 && n <= maximumBatchSize, "batch of \(n) outside 1...\(maximumBatchSize)")
+        plan.forward(images: images, count: n, training: training, reducer: batchNormReducer)
+        forwardCount = n
+        forwardWasTraining = training
+    }
+
+    /// Exit `exit`'s logits `[n, classes]` of the last forward.
+    public func logits(exit: Int) -> UnsafeMutablePointer<Float> { plan.logits[exit].values }
+
+    /// Where the loss writes dL/dlogits of exit `exit` `[n, classes]` before `backward`.
+    public func logitsGradient(exit: Int) -> UnsafeMutablePointer<Float> { plan.logits[exit].gradients }
+
+    /// The pooled classifier feature of exit `exit` (the reference `ClassifierModule`'s second
+    /// output), feature-major `[featureWidth, n]`.
+    public func pooledFeatures(exit: Int) -> UnsafeMutablePointer<Float> { plan.pooled[exit].values }
+
+    /// Backpropagates the logits gradients of the last training forward on the same `images`,
+    /// ACCUMULATING into `parameters.gradients`. The logits gradients are consumed.
+    public func backward(images: UnsafePointer<Float>) {
+        precondition(forwardWasTraining, "backward needs a training-mode forward first")
+        plan.backward(images: images, count: forwardCount, gradientEquilibrium: gradientEquilibrium, reducer: batchNormReducer)
+    }
+
+    // MARK: - TrainableNetwork (phase I)
+
+    /// Phase-I step: loss = sum over exits of the mean cross-entropy (the reference `main_GE.py`).
+    public func trainingStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) -> TrainingStepResult {
+        forward(images: images, count: n, training: true)
+        var exitLosses: [Double] = []
+        var exitCorrect: [Int] = []
+        let classes = classCount
+        for exit in 0..<exitCount {
+            let logits = logits(exit: exit)
+            exitLosses.append(CrossEntropy.forward(logits: logits, labels: labels, batch: n, classes: classes))
+            exitCorrect.append(Self.correctCount(logits: logits, labels: labels, count: n, classes: classes))
+            let gradient = logitsGradient(exit: exit)
+            gradient.update(repeating: 0, count: n * classes)
+            CrossEntropy.backward(logits: logits, labels: labels, logitsGradient: gradient, batch: n, classes: classes)
+        }
+        parameters.zeroGradients()
+        backward(images: images)
+        return TrainingStepResult(loss: exitLosses.reduce(0, +), exitLosses: exitLosses, exitCorrect: exitCorrect)
+    }
+
+    public func predict(images: UnsafePointer<Float>, count n: Int, logits: [UnsafeMutablePointer<Float>]) {
+        forward(images: images, count: n, training: false)
+        for exit in 0..<exitCount {
+            logits[exit].update(from: self.logits(exit: exit), count: n * classCount)
+        }
+    }
+}
+
+// MARK: - The plan
+
+/// A channel-major activation `[channels, N, size, size]` with room for the largest batch, and
+/// its gradient. With a smaller batch `n` the same memory holds `[channels, n, size, size]`.
+struct PlannedTensor {
+    let channels: Int
+    let size: Int
+    let values: UnsafeMutablePointer<Float>
+    let gradients: UnsafeMutablePointer<Float>
+
+    var plane: Int { size * size }
+    func values(channelOffset: Int, count n: Int) -> UnsafeMutablePointer<Float> { values + channelOffset * n * plane }
+    func gradients(channelOffset: Int, count n: Int) -> UnsafeMutablePointer<Float> { gradients + channelOffset * n * plane }
+}
+
+/// Channels from `channelOffset` of tensor `tensor` (an index into `ExecutionPlan.tensors`).
+struct TensorLocation {
+    let tensor: Int
+    let channelOffset: Int
+}
+
+/// One Conv2d + BatchNorm2d + ReLU with its parameters, statistics and saved pre-activation.
+struct PlannedUnit {
+    let geometry: ConvolutionGeometry
+    let weight: UnsafeMutablePointer<Float>
+    let weightGradient: UnsafeMutablePointer<Float>
+    let bias: UnsafeMutablePointer<Float>?
+    let biasGradient: UnsafeMutablePointer<Float>?
+    let batchNormWeight: UnsafeMutablePointer<Float>
+    let batchNormWeightGradient: UnsafeMutablePointer<Float>
+    let batchNormBias: UnsafeMutablePointer<Float>
+    let batchNormBiasGradient: UnsafeMutablePointer<Float>
+    let runningMean: UnsafeMutablePointer<Float>
+    let runningVariance: UnsafeMutablePointer<Float>
+    let batchesTracked: UnsafeMutablePointer<Int64>
+    /// Convolution output (BatchNorm input), kept for the backward pass.
+    let preActivation: UnsafeMutablePointer<Float>
+    let savedMean: UnsafeMutablePointer<Float>
+    let savedInverseStandardDeviation: UnsafeMutablePointer<Float>
+    /// nil: the network input.
+    let input: TensorLocation?
+    /// The input is a single-consumer intermediate whose gradient this unit's backward initialises.
+    let inputIsIntermediate: Bool
+    let output: TensorLocation
+
+    func geometry(batch n: Int) -> ConvolutionGeometry {
+        var geometry = self.geometry
+        geometry.batch = n
+        return geometry
+    }
+}
+
+enum PlannedStep {
+    case unit(Int)
+    /// The ImageNet stem's 3x3 stride-2 max-pool from an intermediate into a segment.
+    case maxPool(input: Int, output: TensorLocation, indices: UnsafeMutablePointer<Int32>)
+    /// Exit `exit`'s average pool and linear layer.
+    case classifierOutput(exit: Int, input: Int)
+    /// `R(x[-1]; factor)` on the first `channels` channels of a segment.
+    case gradientRescale(segment: Int, channels: Int, factor: Float)
+}
+
+/// The linear layer of one exit.
+struct PlannedLinear {
+    let weight: UnsafeMutablePointer<Float>
+    let weightGradient: UnsafeMutablePointer<Float>
+    let bias: UnsafeMutablePointer<Float>
+    let biasGradient: UnsafeMutablePointer<Float>
+    let inputFeatures: Int
+    let outputFeatures: Int
+}
+
+/// A row-major `[N, features]` matrix and its gradient.
+struct PlannedMatrix {
+    let features: Int
+    let values: UnsafeMutablePointer<Float>
+    let gradients: UnsafeMutablePointer<Float>
+}
+
+final class ExecutionPlan {
+    /// Segments first (indices equal `MSDNetArchitecture.segments`), then intermediates.
+    private(set) var tensors: [PlannedTensor] = []
+    private(set) var units: [PlannedUnit] = []
+    private(set) var steps: [PlannedStep] = []
+    private(set) var linears: [PlannedLinear] = []
+    /// Pooled classifier features `[featureWidth, N, 1, 1]` per exit.
+    private(set) var pooled: [PlannedTensor] = []
+    private(set) var logits: [PlannedMatrix] = []
+    private let segmentCount: Int
+    private let workspace: UnsafeMutablePointer<Float>
+    /// dL/d(pre-activation) of the unit being backpropagated.
+    private let preActivationGradient: UnsafeMutablePointer<Float>
+    private var floatAllocations: [UnsafeMutablePointer<Float>] = []
+    private var indexAllocations: [UnsafeMutablePointer<Int32>] = []
+
+    init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int) {
+        let batch = maximumBatchSize
+        var largestWorkspace = 0
+        var largestPreActivation = 0
+        for unit in architecture.unitsInRegistrationOrder {
+            let geometry = ConvolutionGeometry(inputChannels: unit.inputChannels, outputChannels: unit.outputChannels,
+                                               kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
+                                               batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
+            largestWorkspace = max(largestWorkspace, geometry.workspaceCount)
+            largestPreActivation = max(largestPreActivation, geometry.outputCount)
+        }
+        workspace = UnsafeMutablePointer<Float>.allocate(capacity: max(largestWorkspace, 1))
+        workspace.initialize(repeating: 0, count: max(largestWorkspace, 1))
+        preActivationGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(largestPreActivation, 1))
+        preActivationGradient.initialize(repeating: 0, count: max(largestPreActivation, 1))
+        segmentCount = architecture.segments.count
+        func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            pointer.initialize(repeating: 0, count: max(count, 1))
+            floatAllocations.append(pointer)
+            return pointer
+        }
+        func addTensor(channels: Int, size: Int) -> Int {
+            let count = channels * batch * size * size
+            tensors.append(PlannedTensor(channels: channels, size: size, values: allocate(count), gradients: allocate(count)))
+            return tensors.count - 1
+        }
+        for segment in architecture.segments { _ = addTensor(channels: segment.channels, size: segment.size) }
+
+        func addUnit(_ unit: ConvolutionUnit, input: TensorLocation?, inputIsIntermediate: Bool, output: TensorLocation) {
+            let geometry = ConvolutionGeometry(inputChannels: unit.inputChannels, outputChannels: unit.outputChannels,
+                                               kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
+                                               batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
+            let statistics = allocate(2 * unit.outputChannels)
+            guard let counter = buffers.counter(named: unit.batchNormName + ".num_batches_tracked") else {
+                preconditionFailure("no BatchNorm counter for \(unit.batchNormName)")
+            }
+            units.append(PlannedUnit(
+                geometry: geometry,
+                weight: parameters.values(of: unit.convolutionName + ".weight"),
+                weightGradient: parameters.gradients(of: unit.convolutionName + ".weight"),
+                bias: unit.hasBias ? parameters.values(of: unit.convolutionName + ".bias") : nil,
+                biasGradient: unit.hasBias ? parameters.gradients(of: unit.convolutionName + ".bias") : nil,
+                batchNormWeight: parameters.values(of: unit.batchNormName + ".weight"),
+                batchNormWeightGradient: parameters.gradients(of: unit.batchNormName + ".weight"),
+                batchNormBias: parameters.values(of: unit.batchNormName + ".bias"),
+                batchNormBiasGradient: parameters.gradients(of: unit.batchNormName + ".bias"),
+                runningMean: buffers.values(of: unit.batchNormName + ".running_mean"),
+                runningVariance: buffers.values(of: unit.batchNormName + ".running_var"),
+                batchesTracked: counter,
+                preActivation: allocate(geometry.outputCount),
+                savedMean: statistics,
+                savedInverseStandardDeviation: statistics + unit.outputChannels,
+                input: input, inputIsIntermediate: inputIsIntermediate, output: output))
+            steps.append(.unit(units.count - 1))
+        }
+
+        let exits = architecture.exitCount
+        for (blockIndex, block) in architecture.blocks.enumerated() {
+            for path in block.paths {
+                var input: TensorLocation?
+                if case let .segment(index, _) = path.source { input = TensorLocation(tensor: index, channelOffset: 0) }
+                var inputIsIntermediate = false
+                for (position, unit) in path.units.enumerated() {
+                    let last = position == path.units.count - 1
+                    let output: TensorLocation
+                    if last && !path.maxPoolAfter {
+                        output = TensorLocation(tensor: path.target.segment, channelOffset: path.target.channelOffset)
+                    } else {
+                        output = TensorLocation(tensor: addTensor(channels: unit.outputChannels, size: unit.outputSize), channelOffset: 0)
+                    }
+                    addUnit(unit, input: input, inputIsIntermediate: inputIsIntermediate, output: output)
+                    input = output
+                    inputIsIntermediate = true
+                }
+                if path.maxPoolAfter, let intermediate = input?.tensor {
+                    let indices = UnsafeMutablePointer<Int32>.allocate(capacity: max(tensors[path.target.segment].channels * batch * tensors[path.target.segment].plane, 1))
+                    indexAllocations.append(indices)
+                    steps.append(.maxPool(input: intermediate,
+                                          output: TensorLocation(tensor: path.target.segment, channelOffset: path.target.channelOffset),
+                                          indices: indices))
+                }
+            }
+            let head = block.classifier
+            let coarsest = block.coarsestOutput
+            let factors = GradientEquilibrium.factors(exit: blockIndex, exitCount: exits)
+            steps.append(.gradientRescale(segment: coarsest.segment, channels: coarsest.channels, factor: factors.intoBlockOutput))
+            var input = TensorLocation(tensor: coarsest.segment, channelOffset: 0)
+            var inputIsIntermediate = false
+            for unit in head.units {
+                let output = TensorLocation(tensor: addTensor(channels: unit.outputChannels, size: unit.outputSize), channelOffset: 0)
+                addUnit(unit, input: input, inputIsIntermediate: inputIsIntermediate, output: output)
+                input = output
+                inputIsIntermediate = true
+            }
+            let pooledTensor = PlannedTensor(channels: head.featureWidth, size: 1,
+                                             values: allocate(head.featureWidth * batch), gradients: allocate(head.featureWidth * batch))
+            pooled.append(pooledTensor)
+            logits.append(PlannedMatrix(features: head.classes, values: allocate(head.classes * batch), gradients: allocate(head.classes * batch)))
+            linears.append(PlannedLinear(
+                weight: parameters.values(of: head.linearName + ".weight"),
+                weightGradient: parameters.gradients(of: head.linearName + ".weight"),
+                bias: parameters.values(of: head.linearName + ".bias"),
+                biasGradient: parameters.gradients(of: head.linearName + ".bias"),
+                inputFeatures: head.featureWidth, outputFeatures: head.classes))
+            steps.append(.classifierOutput(exit: blockIndex, input: input.tensor))
+            steps.append(.gradientRescale(segment: coarsest.segment, channels: coarsest.channels, factor: factors.intoNextBlock))
+        }
+    }
+
+    deinit {
+        for pointer in floatAllocations { pointer.deallocate() }
+        for pointer in indexAllocations { pointer.deallocate() }
+        workspace.deallocate()
+        preActivationGradient.deallocate()
+    }
+
+    private func averagePoolGeometry(exit: Int, input: Int, count n: Int) -> PoolingGeometry {
+        let tensor = tensors[input]
+        return PoolingGeometry(channels: tensor.channels, batch: n, inputHeight: tensor.size, inputWidth: tensor.size, kernelSize: 2)
+    }
+
+    func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?) {
+        for step in steps {
+            switch step {
+            case let .unit(index):
+                let unit = units[index]
+                let geometry = unit.geometry(batch: n)
+                let input = unit.input.map { UnsafePointer(tensors[$0.tensor].values(channelOffset: $0.channelOffset, count: n)) } ?? images
+                let output = tensors[unit.output.tensor].values(channelOffset: unit.output.channelOffset, count: n)
+                Convolution.forward(input: input, weight: unit.weight, bias: unit.bias.map { UnsafePointer($0) },
+                                    output: unit.preActivation, geometry: geometry, workspace: workspace)
+                let positions = n * geometry.outputHeight * geometry.outputWidth
+                if training {
+                    BatchNorm2d.forwardTraining(input: unit.preActivation, output: output, weight: unit.batchNormWeight,
+                                                bias: unit.batchNormBias, runningMean: unit.runningMean,
+                                                runningVariance: unit.runningVariance, savedMean: unit.savedMean,
+                                                savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
+                                                channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer)
+                    unit.batchesTracked.pointee += 1
+                } else {
+                    BatchNorm2d.forwardInference(input: unit.preActivation, output: output, weight: unit.batchNormWeight,
+                                                 bias: unit.batchNormBias, runningMean: unit.runningMean,
+                                                 runningVariance: unit.runningVariance, channels: geometry.outputChannels,
+                                                 count: positions, relu: true)
+                }
+            case let .maxPool(input, output, indices):
+                let source = tensors[input]
+                let geometry = PoolingGeometry(channels: source.channels, batch: n, inputHeight: source.size, inputWidth: source.size,
+                                               kernelSize: 3, stride: 2, padding: 1)
+                MaxPool.forward(input: source.values, output: tensors[output.tensor].values(channelOffset: output.channelOffset, count: n),
+                                indices: indices, geometry: geometry)
+            case let .classifierOutput(exit, input):
+                AveragePool.forward(input: tensors[input].values, output: pooled[exit].values,
+                                    geometry: averagePoolGeometry(exit: exit, input: input, count: n))
+                let linear = linears[exit]
+                Linear.forward(input: pooled[exit].values, weight: linear.weight, bias: linear.bias, output: logits[exit].values,
+                               batch: n, inputFeatures: linear.inputFeatures, outputFeatures: linear.outputFeatures,
+                               inputLayout: .featureMajor)
+            case .gradientRescale:
+                break
+            }
+        }
+    }
+
+    /// Replays the tape backwards from `logits[e].gradients`, accumulating parameter gradients.
+    func backward(images: UnsafePointer<Float>, count n: Int, gradientEquilibrium: Bool, reducer: CrossReplicaReducer?) {
+        for segment in 0..<segmentCount {
+            let tensor = tensors[segment]
+            tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
+        }
+        for step in steps.reversed() {
+            switch step {
+            case let .unit(index):
+                let unit = units[index]
+                let geometry = unit.geometry(batch: n)
+                let positions = n * geometry.outputHeight * geometry.outputWidth
+                let output = tensors[unit.output.tensor].gradients(channelOffset: unit.output.channelOffset, count: n)
+                preActivationGradient.update(repeating: 0, count: geometry.outputChannels * positions)
+                BatchNorm2d.backward(outputGradient: output, input: unit.preActivation, weight: unit.batchNormWeight,
+                                     bias: unit.batchNormBias, savedMean: unit.savedMean,
+                                     savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
+                                     inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
+                                     biasGradient: unit.batchNormBiasGradient, channels: geometry.outputChannels,
+                                     count: positions, relu: true, reducer: reducer)
+                var input = images
+                var inputGradient: UnsafeMutablePointer<Float>?
+                if let location = unit.input {
+                    let tensor = tensors[location.tensor]
+                    input = UnsafePointer(tensor.values(channelOffset: location.channelOffset, count: n))
+                    inputGradient = tensor.gradients(channelOffset: location.channelOffset, count: n)
+                    if unit.inputIsIntermediate {
+                        tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
+                    }
+                }
+                Convolution.backward(outputGradient: preActivationGradient, input: input, weight: unit.weight,
+                                     inputGradient: inputGradient, weightGradient: unit.weightGradient,
+                                     biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace)
+            case let .maxPool(input, output, indices):
+                let source = tensors[input]
+                let geometry = PoolingGeometry(channels: source.channels, batch: n, inputHeight: source.size, inputWidth: source.size,
+                                               kernelSize: 3, stride: 2, padding: 1)
+                source.gradients.update(repeating: 0, count: source.channels * n * source.plane)
+                MaxPool.backward(outputGradient: tensors[output.tensor].gradients(channelOffset: output.channelOffset, count: n),
+                                 indices: indices, inputGradient: source.gradients, geometry: geometry)
+            case let .classifierOutput(exit, input):
+                let linear = linears[exit]
+                let features = pooled[exit]
+                features.gradients.update(repeating: 0, count: linear.inputFeatures * n)
+                Linear.backward(outputGradient: logits[exit].gradients, input: features.values, weight: linear.weight,
+                                inputGradient: features.gradients, weightGradient: linear.weightGradient,
+                                biasGradient: linear.biasGradient, batch: n, inputFeatures: linear.inputFeatures,
+                                outputFeatures: linear.outputFeatures, inputLayout: .featureMajor)
+                let source = tensors[input]
+                source.gradients.update(repeating: 0, count: source.channels * n * source.plane)
+                AveragePool.backward(outputGradient: features.gradients, inputGradient: source.gradients,
+                                     geometry: averagePoolGeometry(exit: exit, input: input, count: n))
+            case let .gradientRescale(segment, channels, factor):
+                if gradientEquilibrium {
+                    GradientEquilibrium.rescaleInPlace(tensors[segment].gradients, count: channels * n * tensors[segment].plane, factor: factor)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+
+/// Where the reference fixtures are: `$DISTTRAIN_FIXTURES`, else `shared/fixtures` beside the
+/// repository (the layout of the development machines and of CI).
+enum FixtureLocation {
+    static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static var directory: URL {
+        if let path = ProcessInfo.processInfo.environment["DISTTRAIN_FIXTURES"] {
+            return URL(fileURLWithPath: path)
+        }
+        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}

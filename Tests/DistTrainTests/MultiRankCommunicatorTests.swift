@@ -1,0 +1,83 @@
+import DistTrain
+import Foundation
+import Model
+import XCTest
+
+/// Collectives across real ranks. Skipped unless started by `mpirun`, which runs this class on
+/// every rank (`mpirun -n 2 …xctest DistTrainTests.MultiRankCommunicatorTests`); each rank checks
+/// its own results. Every test calls the same collectives in the same order on all ranks and
+/// asserts instead of returning early, so a failure cannot leave another rank waiting.
+final class MultiRankCommunicatorTests: XCTestCase {
+    private var world: Communicator!
+
+    override func setUpWithError() throws {
+        let launchedSize = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"]
+        try XCTSkipIf(launchedSize == nil, "run under mpirun to test collectives across ranks")
+        world = try Communicator.world()
+        XCTAssertEqual(world.size, Int(launchedSize ?? ""))
+        XCTAssertEqual(world.rank, Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? ""))
+    }
+
+    func testAllReduceSumsAndAveragesRankDependentValues() throws {
+        let size = world.size
+        let rank = world.rank
+        // Rank r holds (r + 1)·(i + 1); the sum over ranks is (i + 1)·n(n + 1)/2.
+        let rankTotal = size * (size + 1) / 2
+        var floats = (0..<1000).map { Float((rank + 1) * ($0 + 1)) }
+        try floats.withUnsafeMutableBufferPointer { try world.allReduce($0, .sum) }
+        XCTAssertEqual(floats, (0..<1000).map { Float(rankTotal * ($0 + 1)) })
+
+        var doubles = (0..<10).map { Double(rank) + 0.25 * Double($0) }
+        try world.allReduceAverage(&doubles)
+        XCTAssertEqual(doubles, (0..<10).map { Double(size - 1) / 2 + 0.25 * Double($0) })
+
+        var averaged = [Float(rank * 3)]
+        try averaged.withUnsafeMutableBufferPointer { try world.allReduceAverage($0) }
+        XCTAssertEqual(averaged, [Float(3 * (size - 1)) / 2])
+
+        XCTAssertEqual(try world.allReduce(Int64(rank) << 33, .maximum), Int64(size - 1) << 33)
+        XCTAssertEqual(try world.allReduce(Int64(rank) - 5, .minimum), -5)
+        XCTAssertEqual(try world.allReduce(Int32(rank + 1), .sum), Int32(rankTotal))
+
+        var statistics = [Float(rank), 1]
+        statistics.withUnsafeMutableBufferPointer { world.sumInPlace($0) }
+        XCTAssertEqual(statistics, [Float(size * (size - 1) / 2), Float(size)])
+        XCTAssertEqual(world.replicaCount, size)
+    }
+
+    func testBroadcastFromFirstAndLastRank() throws {
+        let last = world.size - 1
+        for root in [0, last] {
+            var parameters = world.rank == root ? (0..<257).map { Float($0) * 0.5 + Float(root) } : [Float](repeating: -1, count: 257)
+            try parameters.withUnsafeMutableBufferPointer { try world.broadcast($0, from: root) }
+            XCTAssertEqual(parameters, (0..<257).map { Float($0) * 0.5 + Float(root) }, "root \(root)")
+            XCTAssertEqual(try world.broadcast(Double(world.rank) + 0.5, from: root), Double(root) + 0.5)
+            XCTAssertEqual(try world.broadcast(Int64(world.rank) << 40, from: root), Int64(root) << 40)
+            // Only the root's length counts: the others pass arrays of other lengths.
+            let bytes = try world.broadcast([UInt8](repeating: UInt8(world.rank), count: world.rank + 2), from: root)
+            XCTAssertEqual(bytes, [UInt8](repeating: UInt8(root), count: root + 2))
+            XCTAssertEqual(try world.broadcast(world.rank == root ? "config from \(root) ✓" : "", from: root),
+                           "config from \(root) ✓")
+            XCTAssertEqual(try world.broadcast(Data(repeating: UInt8(world.rank), count: 3), from: root),
+                           Data(repeating: UInt8(root), count: 3))
+        }
+    }
+
+    func testGatherConcatenatesRankDependentCountsInRankOrder() throws {
+        let rank = world.rank
+        // Rank r contributes r elements (rank 0 none): 100·r + i.
+        let contribution = (0..<rank).map { Float(100 * rank + $0) }
+        let expected = (0..<world.size).flatMap { r in (0..<r).map { Float(100 * r + $0) } }
+        let atFirst = try world.gather(contribution)
+        XCTAssertEqual(atFirst, rank == 0 ? expected : nil)
+
+        let last = world.size - 1
+        let sixtyFour = (0...rank).map { Int64(rank) << 32 | Int64($0) }
+        let atLast = try sixtyFour.withUnsafeBufferPointer { try world.gather($0, to: last) }
+        let expectedSixtyFour = (0..<world.size).flatMap { r in (0...r).map { Int64(r) << 32 | Int64($0) } }
+        XCTAssertEqual(atLast, rank == last ? expectedSixtyFour : nil)
+
+        XCTAssertEqual(try world.allGather(rank * 10), (0..<world.size).map { $0 * 10 })
+        try world.barrier()
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import XCTest
+
+/// Runs the built `disttrain` executable as a user would and checks what the user sees: exit
+/// statuses, one-line errors on standard error, and a true `--help` for every command.
+final class CommandLineTests: XCTestCase {
+    private struct Outcome {
+        let status: Int32
+        let standardOutput: String
+        let standardError: String
+    }
+
+    /// The executable SwiftPM builds next to the test bundle (`.build/<configuration>/disttrain`).
+    private func executable() throws -> URL {
+        let bundleDirectory = Bundle(for: Self.self).bundleURL.deletingLastPathComponent()
+        let candidates = [
+            bundleDirectory.appendingPathComponent("disttrain"),
+            URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent("disttrain"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            XCTFail("no disttrain executable beside the tests in \(candidates.map(\.path)); build all products first")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        return found
+    }
+
+    private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = try executable()
+        process.arguments = arguments
+        // A test run under mpirun must not make the child believe it is a rank of that world.
+        var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMI") && !$0.key.hasPrefix("PMIX") }
+        inherited.merge(environment) { _, new in new }
+        process.environment = inherited
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus,
+            standardOutput: String(decoding: outputData, as: UTF8.self),
+            standardError: String(decoding: errorData, as: UTF8.self))
+    }
+
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A valid run file whose data root is the test's directory, with `change` applied to its text.
+    private func runFile(replacing target: String = "", with replacement: String = "") throws -> String {
+        var text = """
+            {
+              "name": "cli-test",
+              "runDir": "\(directory.appendingPathComponent("run").path)",
+              "data": { "dataset": "fashion-mnist", "root": "\(directory.path)" },
+              "model": { "nBlocks": 2, "stepmode": "even", "step": 1, "base": 1, "nChannels": 4 },
+              "phase1": { "epochs": 1, "batchSize": 64, "lr": 0.1 },
+              "phase2": { "epochs": 1, "batchSize": 64, "lr": 0.1 }
+            }
+            """
+        if !target.isEmpty {
+            XCTAssertTrue(text.contains(target))
+            text = text.replacingOccurrences(of: target, with: replacement)
+        }
+        let path = directory.appendingPathComponent("run.json").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    private func assertRejected(
+        _ outcome: Outcome, naming keyPath: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertEqual(outcome.status, 2, outcome.standardError, file: file, line: line)
+        let lines = outcome.standardError.split(separator: "\n", omittingEmptySubsequences: true)
+        XCTAssertEqual(lines.count, 1, "one line: \(outcome.standardError)", file: file, line: line)
+        XCTAssertTrue(outcome.standardError.contains(": \(keyPath): expected "), outcome.standardError, file: file, line: line)
+        XCTAssertEqual(outcome.standardOutput, "", file: file, line: line)
+    }
+
+    func testRejectedRunFileExitsWithStatusTwoAndOneLineNamingTheKey() throws {
+        let path = try runFile(replacing: #""batchSize": 64, "lr": 0.1 },"#, with: #""batchSize": "64", "lr": 0.1 },"#)
+        let outcome = try run([path])
+        assertRejected(outcome, naming: "phase1.batchSize")
+        XCTAssertTrue(outcome.standardError.hasSuffix(#"expected a positive integer, got "64""# + "\n"), outcome.standardError)
+    }
+
+    func testTrainSubcommandRejectsUnknownNestedKey() throws {
+        let outcome = try run(["train", try runFile(replacing: #""nChannels": 4"#, with: #""nChannels": 4, "nchannels": 4"#)])
+        assertRejected(outcome, naming: "model.nchannels")
+    }
+
+    func testRejectionHappensBeforeAnythingIsWritten() throws {
+        let outcome = try run([try runFile(replacing: #""epochs": 1, "batchSize": 64"#, with: #""epochs": -1, "batchSize": 64"#)])
+        assertRejected(outcome, naming: "phase1.epochs")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("run").path))
+    }
+
+    func testWorldSizeFromTheLauncherMustDivideTheGlobalBatch() throws {
+        let outcome = try run([try runFile()], environment: ["OMPI_COMM_WORLD_SIZE": "3"])
+        assertRejected(outcome, naming: "phase1.batchSize")
+        XCTAssertTrue(outcome.standardError.contains("world size 3"), outcome.standardError)
+    }
+
+    func testMissingDataRootIsRejected() throws {
+        let outcome = try run([try runFile(replacing: #""root": "\#(directory.path)""#, with: #""root": "/nonexistent/fashion-mnist""#)])
+        assertRejected(outcome, naming: "data.root")
+    }
+
+    func testFreshAndResumeExcludeEachOther() throws {
+        let outcome = try run(["train", try runFile(), "--fresh", "--resume", "checkpoint.h5"])
+        XCTAssertEqual(outcome.status, 64, outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("--fresh and --resume"), outcome.standardError)
+    }
+
+    func testEveryCommandHasHelp() throws {
+        let commands: [([String], String)] = [
+            ([], "USAGE: disttrain <subcommand>"),
+            (["train"], "USAGE: disttrain train <config> [--resume <path>] [--fresh]"),
+            (["info"], "USAGE: disttrain info <config>"),
+            (["eval"], "USAGE: disttrain eval <config>"),
+            (["prepare"], "USAGE: disttrain prepare <subcommand>"),
+            (["prepare", "imagenet"], "USAGE: disttrain prepare imagenet"),
+            (["bench"], "USAGE: disttrain bench <config>"),
+            (["check-reference"], "USAGE: disttrain check-reference <file.h5>"),
+        ]
+        for (command, usage) in commands {
+            let outcome = try run(command + ["--help"])
+            XCTAssertEqual(outcome.status, 0, "\(command): \(outcome.standardError)")
+            XCTAssertTrue(outcome.standardOutput.contains(usage), "\(command): \(outcome.standardOutput)")
+        }
+        let overview = try run(["--help"]).standardOutput
+        for subcommand in ["train (default)", "info", "eval", "prepare", "bench", "check-reference"] {
+            XCTAssertTrue(overview.contains("  \(subcommand) "), "\(subcommand) listed: \(overview)")
+        }
+    }
+}

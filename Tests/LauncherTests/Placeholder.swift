@@ -1,2 +1,0 @@
-import XCTest
-final class LauncherTestsPlaceholder: XCTestCase { func testBuilds() {} }
