@@ -2,8 +2,10 @@
 # Both install what is missing first (as root) or print the exact command to run (otherwise).
 
 SWIFT ?= swift
+# Build directory (SwiftPM's --scratch-path); builds that must not share one can set another.
+SCRATCH ?= .build
 DEBIAN_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev libturbojpeg0-dev pkg-config dataset-fashion-mnist
-XCTEST := .build/release/disttrainPackageTests.xctest
+XCTEST := $(SCRATCH)/release/disttrainPackageTests.xctest
 # Test classes that need several ranks; each runs under `mpirun -n 2` and `mpirun -n 3`
 # (comma-separated, as the xctest runner takes them).
 MULTI_RANK_TESTS := DistTrainTests.MultiRankCommunicatorTests
@@ -43,14 +45,14 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --scratch-path $(SCRATCH)
 
 demo: build
-	.build/release/disttrain cluster/fashion-mnist.json
+	$(SCRATCH)/release/disttrain cluster/fashion-mnist.json
 
 # Tests use `@testable import`, which a release build only allows with -enable-testing.
 test: deps
-	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	$(SWIFT) build -c release --scratch-path $(SCRATCH) --build-tests -Xswiftc -enable-testing
 	$(XCTEST)
 	@for class in $$(echo "$(MULTI_RANK_TESTS)" | tr ',' ' '); do \
 	  $(XCTEST) --list-tests | grep -q "^$$class/" || { echo "no test class $$class in $(XCTEST)" >&2; exit 1; }; \
@@ -59,4 +61,4 @@ test: deps
 	$(MPIRUN) -n 3 --oversubscribe $(XCTEST) $(MULTI_RANK_TESTS)
 
 clean:
-	rm -rf .build
+	rm -rf $(SCRATCH)

@@ -32,7 +32,8 @@ public struct ReferenceComparison: Sendable {
     public var tensorCount: Int
     /// The tensor with the largest `errorOverTolerance`.
     public var worstTensor: String
-    /// Over the tensors: `max|ours - reference| / max|reference|`.
+    /// Over the tensors: `max|ours - reference| / max|reference|` (for gradients the denominator is
+    /// at least 1% of the group's largest gradient).
     public var maximumRelativeError: Double
     /// Over the tensors: `max|ours - reference|` divided by what the tolerance allows (<= 1 passes).
     public var errorOverTolerance: Double
@@ -337,7 +338,10 @@ struct ReferenceDump {
             let allowed = ReferenceCheck.gradientRelativeTolerance * largest + ReferenceCheck.gradientGroupTolerance * groupLargest
             let ratio = difference / max(allowed, Double(Float.leastNormalMagnitude))
             comparison.tensorCount += 1
-            comparison.maximumRelativeError = max(comparison.maximumRelativeError, largest > 0 ? difference / largest : difference)
+            // Relative to the same floor the tolerance has, so a gradient that is zero in exact
+            // arithmetic (a bias feeding a BatchNorm) does not report a meaningless ratio.
+            let scale = max(largest, ReferenceCheck.gradientGroupTolerance / ReferenceCheck.gradientRelativeTolerance * groupLargest)
+            comparison.maximumRelativeError = max(comparison.maximumRelativeError, scale > 0 ? difference / scale : difference)
             if ratio >= comparison.errorOverTolerance {
                 comparison.errorOverTolerance = ratio
                 comparison.worstTensor = tensor.name

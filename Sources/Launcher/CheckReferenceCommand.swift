@@ -1,4 +1,6 @@
 import ArgumentParser
+import DistTrain
+import Foundation
 
 struct CheckReferenceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,6 +12,14 @@ struct CheckReferenceCommand: ParsableCommand {
     var fixturePath: String
 
     func run() throws {
-        throw NotYetAvailable.referenceCheck
+        let report: ReferenceCheckReport
+        do {
+            report = try ReferenceCheck.run(file: fixturePath)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        print(report)
+        if !report.passed { throw ExitCode.failure }
     }
 }

@@ -4,7 +4,12 @@ import DistTrain
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Run the budgeted evaluation of a trained run: exit probabilities to logits.h5, accuracy against expected MADDs."
+        abstract: "Run the budgeted evaluation of a trained run: exit probabilities to logits.h5, accuracy against expected MADDs.",
+        discussion: """
+            Restores the newest checkpoint of runDir (or --checkpoint), trains nothing, computes every \
+            exit's probabilities on the validation hold-out and the test set (split across ranks under \
+            mpirun), writes logits.h5, budgets.csv and budgets.svg to runDir and prints the table.
+            """
     )
 
     @Argument(help: ArgumentHelp("The JSON run file of the trained run.", valueName: "config"))
@@ -14,7 +19,7 @@ struct EvalCommand: ParsableCommand {
     var checkpoint: String?
 
     func run() throws {
-        _ = try RunFile.load(configurationPath, worldSize: LaunchEnvironment.worldSize())
-        throw NotYetAvailable.evaluation
+        try TrainingSession.run(configurationPath, options: TrainerOptions(
+            resume: checkpoint.map { .checkpoint(path: $0) } ?? .automatic, evaluationOnly: true))
     }
 }

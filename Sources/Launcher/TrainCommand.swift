@@ -10,7 +10,8 @@ struct TrainCommand: ParsableCommand {
             against the world size, data.root) before anything is written; a rejected file \
             prints one line naming the key and exits with status 2. Checkpoints, metrics and \
             logits go to runDir (default runs/<name>). By default a run resumes from the newest \
-            checkpoint in runDir that opens and verifies.
+            checkpoint in runDir that opens and verifies. SIGTERM or SIGINT finishes the current \
+            step, writes a checkpoint and exits 0; run the same command to continue.
             """
     )
 
@@ -27,10 +28,20 @@ struct TrainCommand: ParsableCommand {
         if fresh && resume != nil {
             throw ValidationError("--fresh and --resume exclude each other.")
         }
+        if let stopAfterSteps, stopAfterSteps < 1 {
+            throw ValidationError("--stop-after-steps must be at least 1, got \(stopAfterSteps).")
+        }
     }
 
+    @Flag(help: "After every step, check that every rank holds bit-identical weights (one small all-gather per step).")
+    var verifyReplicas = false
+
+    @Option(help: ArgumentHelp("Train this many steps, then checkpoint and exit as on SIGTERM (time-boxed jobs).", valueName: "n"))
+    var stopAfterSteps: Int?
+
     func run() throws {
-        _ = try RunFile.load(configurationPath, worldSize: LaunchEnvironment.worldSize())
-        throw NotYetAvailable.training
+        let choice: ResumeChoice = fresh ? .fresh : resume.map { .checkpoint(path: $0) } ?? .automatic
+        try TrainingSession.run(configurationPath, options: TrainerOptions(
+            resume: choice, verifyReplicas: verifyReplicas, stopAfterSteps: stopAfterSteps))
     }
 }

@@ -314,16 +314,33 @@ enum BatchNormKernels {
         var gradientTotal = 0.0
         var centeredTotal = 0.0
         var start = 0
+        let width = FloatVector.scalarCount
         while start < layout.count {
             let end = min(layout.count, start + VectorReduction.chunk)
             var gradientPartial: Float = 0
             var centeredPartial: Float = 0
-            for m in start..<end {
+            var m = start
+            if stride == 1 {
+                // Selects rather than branches: the ReLU mask is unpredictable.
+                var gradientLanes = FloatVector(), centeredLanes = FloatVector()
+                while m + width <= end {
+                    let value = inputRow.loadVector(at: m)
+                    var g = gradientRow.loadVector(at: m)
+                    if relu { g = g.replacing(with: 0, where: .!(value * scale + shift .> 0)) }
+                    gradientLanes += g
+                    centeredLanes += g * (value - mean)
+                    m += width
+                }
+                gradientPartial = gradientLanes.sum()
+                centeredPartial = centeredLanes.sum()
+            }
+            while m < end {
                 let value = inputRow[m * stride]
                 var g = gradientRow[m * stride]
                 if relu && !(value * scale + shift > 0) { g = 0 }
                 gradientPartial += g
                 centeredPartial += g * (value - mean)
+                m += 1
             }
             gradientTotal += Double(gradientPartial)
             centeredTotal += Double(centeredPartial)
@@ -344,11 +361,24 @@ enum BatchNormKernels {
         let inputRow = x + offset
         let destination = dx + offset
         let stride = layout.elementStride
-        for m in 0..<layout.count {
+        var m = 0
+        if stride == 1 {
+            let width = FloatVector.scalarCount
+            while m + width <= layout.count {
+                let value = inputRow.loadVector(at: m)
+                var g = gradientRow.loadVector(at: m)
+                if relu { g = g.replacing(with: 0, where: .!(value * scale + shift .> 0)) }
+                let update = gradientCoefficient * g + centeredCoefficient * (value - mean) + constant
+                destination.storeVector(destination.loadVector(at: m) + update, at: m)
+                m += width
+            }
+        }
+        while m < layout.count {
             let value = inputRow[m * stride]
             var g = gradientRow[m * stride]
             if relu && !(value * scale + shift > 0) { g = 0 }
             destination[m * stride] += gradientCoefficient * g + centeredCoefficient * (value - mean) + constant
+            m += 1
         }
     }
 }

@@ -40,4 +40,22 @@ public enum ComputeThreads {
             if start < end { body(start..<end) }
         }
     }
+
+    /// Runs `body(chunk, range)` over `0..<total` split into at most `maximumChunks` contiguous
+    /// chunks (one per compute thread, fewer when `total * costPerItem` is small), so that each
+    /// chunk may use its own scratch slot `chunk` in a workspace sized for `maximumChunks`.
+    static func parallelChunks(_ total: Int, maximumChunks: Int, costPerItem: Int,
+                               _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
+        let chunks = total * costPerItem < minimumParallelCount ? 1 : max(1, min(count, maximumChunks, total))
+        if chunks == 1 {
+            body(0, 0..<total)
+            return
+        }
+        let size = (total + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let start = min(total, chunk * size)
+            let end = min(total, start + size)
+            if start < end { body(chunk, start..<end) }
+        }
+    }
 }

@@ -45,19 +45,28 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// Floats of weight `[Cout, Cin, k, k]` (PyTorch layout).
     public var weightCount: Int { outputChannels * columnRows }
 
-    /// Floats of scratch that `Convolution.forward` and `Convolution.backward` need: the im2col
-    /// matrix `[Cin*k*k, N*Ho*Wo]`, or 0 for a pointwise convolution.
-    public var workspaceCount: Int { isPointwise ? 0 : columnRows * outputPositions }
+    /// Floats of scratch that `Convolution.forward` and `Convolution.backward` need: 0 for a
+    /// pointwise convolution, the padded copies of the direct path for a stride-1 convolution
+    /// with few output channels, else the im2col matrix `[Cin*k*k, N*Ho*Wo]`.
+    public var workspaceCount: Int {
+        if isPointwise { return 0 }
+        if DirectConvolution.isApplicable(self) { return DirectConvolution.Layout(g: self).workspaceCount }
+        return columnRows * outputPositions
+    }
 
     /// Multiply-accumulates of the forward pass (the reference FLOP counter's convention).
     public var multiplyAccumulates: Int { outputCount * columnRows }
 }
 
 /// 2-D convolution (PyTorch `nn.Conv2d` semantics: cross-correlation, zero padding) on
-/// channel-major activations, as im2col plus one SGEMM over the whole batch.
+/// channel-major activations:
+/// `Y[co, n, oy, ox] = b[co] + sum_{ci, ky, kx} W[co, ci, ky, kx] * X[ci, n, oy*s - p + ky, ox*s - p + kx]`
+/// (X is 0 outside the image).
 ///
-/// Forward: `Y[Cout, N*Ho*Wo] = W[Cout, Cin*k*k] x cols[Cin*k*k, N*Ho*Wo] + b`, where
-/// `cols[(ci, ky, kx), (n, oy, ox)] = X[ci, n, oy*s - p + ky, ox*s - p + kx]` (0 outside).
+/// Three algorithms, chosen from the geometry alone: a pointwise convolution is one SGEMM on the
+/// activation as it is; a stride-1 convolution with at most 16 output channels runs
+/// `DirectConvolution`; every other one is im2col plus one SGEMM over the whole batch,
+/// `Y[Cout, N*Ho*Wo] = W[Cout, Cin*k*k] x cols[Cin*k*k, N*Ho*Wo]`.
 public enum Convolution {
     /// Computes the convolution of `input` `[Cin, N, H, W]` with `weight` `[Cout, Cin, k, k]`
     /// plus the optional `bias` `[Cout]`, OVERWRITING `output` `[Cout, N, Ho, Wo]`.
@@ -68,6 +77,12 @@ public enum Convolution {
                                workspace: UnsafeMutablePointer<Float>?) {
         let positions = geometry.outputPositions
         let rows = geometry.columnRows
+        if DirectConvolution.isApplicable(geometry) {
+            guard let workspace else { preconditionFailure("Convolution.forward needs a workspace of \(geometry.workspaceCount) floats") }
+            DirectConvolution.forward(input: input, weight: weight, bias: bias, output: output, geometry: geometry,
+                                      workspace: workspace)
+            return
+        }
         let columns: UnsafePointer<Float>
         if geometry.isPointwise {
             columns = input
@@ -124,6 +139,17 @@ public enum Convolution {
         }
         guard weightGradient != nil || inputGradient != nil else { return }
         guard let workspace else { preconditionFailure("Convolution.backward needs a workspace of \(geometry.workspaceCount) floats") }
+        if DirectConvolution.isApplicable(geometry) {
+            if let weightGradient {
+                DirectConvolution.weightGradient(outputGradient: outputGradient, input: input, weightGradient: weightGradient,
+                                                 geometry: geometry, workspace: workspace)
+            }
+            if let inputGradient {
+                DirectConvolution.inputGradient(outputGradient: outputGradient, weight: weight, inputGradient: inputGradient,
+                                                geometry: geometry, workspace: workspace)
+            }
+            return
+        }
         if let weightGradient {
             ImageColumns.imageToColumns(input, columns: workspace, geometry: geometry)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,

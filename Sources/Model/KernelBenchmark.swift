@@ -12,7 +12,7 @@ public enum KernelBenchmark {
         public var gigaflopsPerSecond: Double?
 
         public var description: String {
-            let padded = name.count < 56 ? name + String(repeating: " ", count: 56 - name.count) : name
+            let padded = name.count < 64 ? name + String(repeating: " ", count: 64 - name.count) : name
             let rate = gigaflopsPerSecond.map { String(format: "  %7.1f GFLOP/s", $0) } ?? ""
             return padded + String(format: " %9.3f ms", milliseconds) + rate
         }
@@ -44,22 +44,35 @@ public enum KernelBenchmark {
         }
         for pointer in [a, b, c] { pointer.deallocate() }
 
+        // The brief's reference shapes, then MSDNet CIFAR layers (growth 6, bottleneck widths
+        // 6 to 48, the stride-2 down-sampling path and a classifier convolution).
         let convolutions = [
             ConvolutionGeometry(inputChannels: 32, outputChannels: 32, kernelSize: 3, stride: 1, padding: 1,
                                 batch: batch, inputHeight: 32, inputWidth: 32),
             ConvolutionGeometry(inputChannels: 64, outputChannels: 32, kernelSize: 1,
                                 batch: batch, inputHeight: 16, inputWidth: 16),
-            ConvolutionGeometry(inputChannels: 128, outputChannels: 64, kernelSize: 3, stride: 1, padding: 1,
-                                batch: batch, inputHeight: 8, inputWidth: 8),
-            ConvolutionGeometry(inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2, padding: 1,
+            ConvolutionGeometry(inputChannels: 6, outputChannels: 6, kernelSize: 3, stride: 1, padding: 1,
                                 batch: batch, inputHeight: 32, inputWidth: 32),
+            ConvolutionGeometry(inputChannels: 12, outputChannels: 6, kernelSize: 3, stride: 1, padding: 1,
+                                batch: batch, inputHeight: 16, inputWidth: 16),
+            ConvolutionGeometry(inputChannels: 48, outputChannels: 12, kernelSize: 3, stride: 1, padding: 1,
+                                batch: batch, inputHeight: 8, inputWidth: 8),
+            ConvolutionGeometry(inputChannels: 6, outputChannels: 6, kernelSize: 3, stride: 2, padding: 1,
+                                batch: batch, inputHeight: 32, inputWidth: 32),
+            ConvolutionGeometry(inputChannels: 64, outputChannels: 6, kernelSize: 1,
+                                batch: batch, inputHeight: 32, inputWidth: 32),
+            ConvolutionGeometry(inputChannels: 200, outputChannels: 48, kernelSize: 1,
+                                batch: batch, inputHeight: 8, inputWidth: 8),
+            ConvolutionGeometry(inputChannels: 384, outputChannels: 128, kernelSize: 3, stride: 2, padding: 1,
+                                batch: batch, inputHeight: 8, inputWidth: 8),
         ]
         for g in convolutions {
             let input = generator.buffer(g.inputCount), weight = generator.buffer(g.weightCount)
             let output = generator.buffer(g.outputCount), workspace = generator.buffer(max(1, g.workspaceCount))
             let inputGradient = generator.buffer(g.inputCount), weightGradient = generator.buffer(g.weightCount)
             let flops = 2 * Double(g.multiplyAccumulates)
-            let shape = "\(g.kernelSize)x\(g.kernelSize)/\(g.stride) \(g.inputChannels)->\(g.outputChannels) at \(g.inputHeight)x\(g.inputWidth)"
+            let algorithm = g.isPointwise ? "sgemm" : DirectConvolution.isApplicable(g) ? "direct" : "im2col+sgemm"
+            let shape = "\(g.kernelSize)x\(g.kernelSize)/\(g.stride) \(g.inputChannels)->\(g.outputChannels) at \(g.inputHeight)x\(g.inputWidth) \(algorithm)"
             time("conv \(shape) forward", flops: flops) {
                 Convolution.forward(input: input, weight: weight, bias: nil, output: output, geometry: g, workspace: workspace)
             }
@@ -67,7 +80,7 @@ public enum KernelBenchmark {
                 Convolution.backward(outputGradient: output, input: input, weight: weight, inputGradient: inputGradient,
                                      weightGradient: weightGradient, biasGradient: nil, geometry: g, workspace: workspace)
             }
-            if !g.isPointwise {
+            if !g.isPointwise && !DirectConvolution.isApplicable(g) {
                 time("  im2col \(shape)") { ImageColumns.imageToColumns(input, columns: workspace, geometry: g) }
                 time("  col2im \(shape)") { ImageColumns.columnsToImage(workspace, accumulatingInto: inputGradient, geometry: g) }
             }

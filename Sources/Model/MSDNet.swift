@@ -25,6 +25,11 @@ public final class MSDNet: TrainableNetwork {
     public var stateTensors: [NamedTensor] { parameters.namedTensors() + buffers.namedTensors() }
 
     private let plan: ExecutionPlan
+    /// Set by `TrainingBenchmark` to time operators.
+    var profile: OperatorProfile? {
+        get { plan.profile }
+        set { plan.profile = newValue }
+    }
     private var forwardCount = 0
     private var forwardWasTraining = false
 
@@ -33,13 +38,16 @@ public final class MSDNet: TrainableNetwork {
         precondition(maximumBatchSize >= 1, "maximumBatchSize must be at least 1")
         let architecture = try MSDNetArchitecture(configuration)
         self.architecture = architecture
-        self.parameters = ParameterArena(tensors: architecture.parameterTensors)
+        self.parameters = ParameterArena(tensors: PointwiseGroups(architecture).arenaOrder(architecture.parameterTensors))
         self.buffers = BufferArena(batchNormLayers: architecture.batchNormLayers)
         self.maximumBatchSize = maximumBatchSize
         self.gradientEquilibrium = gradientEquilibrium
         Initialization.msdnet(architecture, parameters: parameters, seed: seed)
         self.plan = ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, maximumBatchSize: maximumBatchSize)
     }
+
+    /// Bytes of activation, gradient and scratch memory planned for `maximumBatchSize`.
+    public var activationBytes: Int { plan.allocatedFloats * MemoryLayout<Float>.size }
 
     // MARK: - Pieces the phases and the reference check compose
 
@@ -133,8 +141,12 @@ struct PlannedUnit {
     let runningMean: UnsafeMutablePointer<Float>
     let runningVariance: UnsafeMutablePointer<Float>
     let batchesTracked: UnsafeMutablePointer<Int64>
-    /// Convolution output (BatchNorm input), kept for the backward pass.
-    let preActivation: UnsafeMutablePointer<Float>
+    /// Convolution output (BatchNorm input), kept for the backward pass: channels from
+    /// `preActivationChannelOffset` of a `[C, N, H, W]` buffer (shared by a pointwise group).
+    let preActivationBase: UnsafeMutablePointer<Float>
+    let preActivationChannelOffset: Int
+    /// The pointwise group whose single SGEMM computes this unit's convolution (nil: its own).
+    let group: Int?
     let savedMean: UnsafeMutablePointer<Float>
     let savedInverseStandardDeviation: UnsafeMutablePointer<Float>
     /// nil: the network input.
@@ -148,10 +160,87 @@ struct PlannedUnit {
         geometry.batch = n
         return geometry
     }
+
+    func preActivation(count n: Int) -> UnsafeMutablePointer<Float> {
+        preActivationBase + preActivationChannelOffset * n * geometry.outputHeight * geometry.outputWidth
+    }
+}
+
+/// 1x1 convolutions that read the same channels (in a dense layer, the bottleneck of scale s's
+/// `conv_normal` and of scale s+1's `conv_down`) run as ONE SGEMM: their weights are adjacent in
+/// the arena, so they form one `[sum Cout, Cin]` matrix, and their outputs stack in one buffer.
+/// The input is then read once instead of once per convolution, forward and backward.
+struct PlannedPointwiseGroup {
+    let geometry: ConvolutionGeometry
+    let weight: UnsafeMutablePointer<Float>
+    let weightGradient: UnsafeMutablePointer<Float>
+    let preActivation: UnsafeMutablePointer<Float>
+    let preActivationGradient: UnsafeMutablePointer<Float>
+    let input: TensorLocation
+
+    func geometry(batch n: Int) -> ConvolutionGeometry {
+        var geometry = self.geometry
+        geometry.batch = n
+        return geometry
+    }
+}
+
+/// Which convolution paths form pointwise groups (see `PlannedPointwiseGroup`).
+struct PointwiseGroups {
+    /// Members per group as (block, path) indices, in path order.
+    let members: [[(block: Int, path: Int)]]
+    /// The members' 1x1 weight keys, per group.
+    let weightNames: [[String]]
+
+    init(_ architecture: MSDNetArchitecture) {
+        var members: [[(block: Int, path: Int)]] = []
+        for (blockIndex, block) in architecture.blocks.enumerated() {
+            var bySource: [Int: [Int]] = [:]
+            var order: [Int] = []
+            for (pathIndex, path) in block.paths.enumerated() {
+                guard case let .segment(index, channels) = path.source, let first = path.units.first,
+                      first.kernelSize == 1, first.stride == 1, first.padding == 0, !first.hasBias else { continue }
+                let key = index * 1_000_003 + channels
+                if bySource[key] == nil { order.append(key) }
+                bySource[key, default: []].append(pathIndex)
+            }
+            for key in order where bySource[key]!.count > 1 {
+                members.append(bySource[key]!.map { (blockIndex, $0) })
+            }
+        }
+        self.members = members
+        weightNames = members.map { group in
+            group.map { architecture.blocks[$0.block].paths[$0.path].units[0].convolutionName + ".weight" }
+        }
+    }
+
+    /// The parameter list with every group's weights moved next to each other, at the place of
+    /// the group's first weight (names, not positions, identify tensors in checkpoints).
+    func arenaOrder(_ tensors: [(name: String, shape: [Int])]) -> [(name: String, shape: [Int])] {
+        var groupOfWeight: [String: Int] = [:]
+        for (group, names) in weightNames.enumerated() {
+            for name in names { groupOfWeight[name] = group }
+        }
+        let shapeByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.shape) })
+        var emitted = Set<Int>()
+        var ordered: [(name: String, shape: [Int])] = []
+        for tensor in tensors {
+            guard let group = groupOfWeight[tensor.name] else {
+                ordered.append(tensor)
+                continue
+            }
+            if emitted.insert(group).inserted {
+                ordered += weightNames[group].map { ($0, shapeByName[$0]!) }
+            }
+        }
+        return ordered
+    }
 }
 
 enum PlannedStep {
     case unit(Int)
+    /// The shared SGEMM of a pointwise group (its members' BatchNorms are their own `unit` steps).
+    case pointwiseGroup(Int)
     /// The ImageNet stem's 3x3 stride-2 max-pool from an intermediate into a segment.
     case maxPool(input: Int, output: TensorLocation, indices: UnsafeMutablePointer<Int32>)
     /// Exit `exit`'s average pool and linear layer.
@@ -181,6 +270,7 @@ final class ExecutionPlan {
     /// Segments first (indices equal `MSDNetArchitecture.segments`), then intermediates.
     private(set) var tensors: [PlannedTensor] = []
     private(set) var units: [PlannedUnit] = []
+    private(set) var groups: [PlannedPointwiseGroup] = []
     private(set) var steps: [PlannedStep] = []
     private(set) var linears: [PlannedLinear] = []
     /// Pooled classifier features `[featureWidth, N, 1, 1]` per exit.
@@ -191,6 +281,9 @@ final class ExecutionPlan {
     /// dL/d(pre-activation) of the unit being backpropagated.
     private let preActivationGradient: UnsafeMutablePointer<Float>
     private var floatAllocations: [UnsafeMutablePointer<Float>] = []
+    /// Floats allocated for activations, gradients and scratch.
+    private(set) var allocatedFloats = 0
+    var profile: OperatorProfile?
     private var indexAllocations: [UnsafeMutablePointer<Int32>] = []
 
     init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int) {
@@ -209,10 +302,12 @@ final class ExecutionPlan {
         preActivationGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(largestPreActivation, 1))
         preActivationGradient.initialize(repeating: 0, count: max(largestPreActivation, 1))
         segmentCount = architecture.segments.count
+        allocatedFloats = largestWorkspace + largestPreActivation
         func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             pointer.initialize(repeating: 0, count: max(count, 1))
             floatAllocations.append(pointer)
+            allocatedFloats += count
             return pointer
         }
         func addTensor(channels: Int, size: Int) -> Int {
@@ -222,7 +317,41 @@ final class ExecutionPlan {
         }
         for segment in architecture.segments { _ = addTensor(channels: segment.channels, size: segment.size) }
 
-        func addUnit(_ unit: ConvolutionUnit, input: TensorLocation?, inputIsIntermediate: Bool, output: TensorLocation) {
+        let pointwiseGroups = PointwiseGroups(architecture)
+        var membership: [String: (group: Int, member: Int)] = [:]
+        for (group, members) in pointwiseGroups.members.enumerated() {
+            for (member, location) in members.enumerated() {
+                membership["\(location.block).\(location.path)"] = (group, member)
+            }
+        }
+        /// The stacked output buffer of the group being planned and the next member's channel offset.
+        var groupChannelOffset = 0
+
+        func addGroup(_ index: Int, input: TensorLocation) {
+            let units = pointwiseGroups.members[index].map { architecture.blocks[$0.block].paths[$0.path].units[0] }
+            let outputChannels = units.map(\.outputChannels).reduce(0, +)
+            let first = units[0]
+            let geometry = ConvolutionGeometry(inputChannels: first.inputChannels, outputChannels: outputChannels, kernelSize: 1,
+                                               stride: 1, padding: 0, batch: batch, inputHeight: first.inputSize,
+                                               inputWidth: first.inputSize)
+            var expectedOffset = parameters.view(named: pointwiseGroups.weightNames[index][0])!.offset
+            for name in pointwiseGroups.weightNames[index] {
+                let view = parameters.view(named: name)!
+                precondition(view.offset == expectedOffset, "pointwise group weights must be adjacent in the arena: \(name)")
+                expectedOffset += view.count
+            }
+            groups.append(PlannedPointwiseGroup(
+                geometry: geometry,
+                weight: parameters.values(of: pointwiseGroups.weightNames[index][0]),
+                weightGradient: parameters.gradients(of: pointwiseGroups.weightNames[index][0]),
+                preActivation: allocate(geometry.outputCount), preActivationGradient: allocate(geometry.outputCount),
+                input: input))
+            steps.append(.pointwiseGroup(groups.count - 1))
+            groupChannelOffset = 0
+        }
+
+        func addUnit(_ unit: ConvolutionUnit, input: TensorLocation?, inputIsIntermediate: Bool, output: TensorLocation,
+                     group: Int? = nil) {
             let geometry = ConvolutionGeometry(inputChannels: unit.inputChannels, outputChannels: unit.outputChannels,
                                                kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
                                                batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
@@ -243,18 +372,23 @@ final class ExecutionPlan {
                 runningMean: buffers.values(of: unit.batchNormName + ".running_mean"),
                 runningVariance: buffers.values(of: unit.batchNormName + ".running_var"),
                 batchesTracked: counter,
-                preActivation: allocate(geometry.outputCount),
+                preActivationBase: group.map { groups[$0].preActivation } ?? allocate(geometry.outputCount),
+                preActivationChannelOffset: group == nil ? 0 : groupChannelOffset,
+                group: group,
                 savedMean: statistics,
                 savedInverseStandardDeviation: statistics + unit.outputChannels,
                 input: input, inputIsIntermediate: inputIsIntermediate, output: output))
+            if group != nil { groupChannelOffset += unit.outputChannels }
             steps.append(.unit(units.count - 1))
         }
 
         let exits = architecture.exitCount
         for (blockIndex, block) in architecture.blocks.enumerated() {
-            for path in block.paths {
+            for (pathIndex, path) in block.paths.enumerated() {
                 var input: TensorLocation?
                 if case let .segment(index, _) = path.source { input = TensorLocation(tensor: index, channelOffset: 0) }
+                let member = membership["\(blockIndex).\(pathIndex)"]
+                if let member, member.member == 0, let input { addGroup(member.group, input: input) }
                 var inputIsIntermediate = false
                 for (position, unit) in path.units.enumerated() {
                     let last = position == path.units.count - 1
@@ -264,7 +398,8 @@ final class ExecutionPlan {
                     } else {
                         output = TensorLocation(tensor: addTensor(channels: unit.outputChannels, size: unit.outputSize), channelOffset: 0)
                     }
-                    addUnit(unit, input: input, inputIsIntermediate: inputIsIntermediate, output: output)
+                    addUnit(unit, input: input, inputIsIntermediate: inputIsIntermediate, output: output,
+                            group: position == 0 ? member.map { $0.group } : nil)
                     input = output
                     inputIsIntermediate = true
                 }
@@ -315,6 +450,11 @@ final class ExecutionPlan {
         return PoolingGeometry(channels: tensor.channels, batch: n, inputHeight: tensor.size, inputWidth: tensor.size, kernelSize: 2)
     }
 
+    @inline(__always)
+    private func timed(_ name: String, _ body: () -> Void) {
+        if let profile { profile.measure(name, body) } else { body() }
+    }
+
     func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?) {
         for step in steps {
             switch step {
@@ -323,21 +463,35 @@ final class ExecutionPlan {
                 let geometry = unit.geometry(batch: n)
                 let input = unit.input.map { UnsafePointer(tensors[$0.tensor].values(channelOffset: $0.channelOffset, count: n)) } ?? images
                 let output = tensors[unit.output.tensor].values(channelOffset: unit.output.channelOffset, count: n)
-                Convolution.forward(input: input, weight: unit.weight, bias: unit.bias.map { UnsafePointer($0) },
-                                    output: unit.preActivation, geometry: geometry, workspace: workspace)
+                let preActivation = unit.preActivation(count: n)
+                if unit.group == nil {
+                    timed(geometry.isPointwise ? "convolution 1x1 forward" : "convolution forward") {
+                        Convolution.forward(input: input, weight: unit.weight, bias: unit.bias.map { UnsafePointer($0) },
+                                            output: preActivation, geometry: geometry, workspace: workspace)
+                    }
+                }
                 let positions = n * geometry.outputHeight * geometry.outputWidth
+                timed("batchnorm+relu forward") {
                 if training {
-                    BatchNorm2d.forwardTraining(input: unit.preActivation, output: output, weight: unit.batchNormWeight,
+                    BatchNorm2d.forwardTraining(input: preActivation, output: output, weight: unit.batchNormWeight,
                                                 bias: unit.batchNormBias, runningMean: unit.runningMean,
                                                 runningVariance: unit.runningVariance, savedMean: unit.savedMean,
                                                 savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
                                                 channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer)
                     unit.batchesTracked.pointee += 1
                 } else {
-                    BatchNorm2d.forwardInference(input: unit.preActivation, output: output, weight: unit.batchNormWeight,
+                    BatchNorm2d.forwardInference(input: preActivation, output: output, weight: unit.batchNormWeight,
                                                  bias: unit.batchNormBias, runningMean: unit.runningMean,
                                                  runningVariance: unit.runningVariance, channels: geometry.outputChannels,
                                                  count: positions, relu: true)
+                }
+                }
+            case let .pointwiseGroup(index):
+                let group = groups[index]
+                timed("convolution 1x1 forward") {
+                    Convolution.forward(input: tensors[group.input.tensor].values(channelOffset: group.input.channelOffset, count: n),
+                                        weight: group.weight, bias: nil, output: group.preActivation,
+                                        geometry: group.geometry(batch: n), workspace: workspace)
                 }
             case let .maxPool(input, output, indices):
                 let source = tensors[input]
@@ -360,9 +514,11 @@ final class ExecutionPlan {
 
     /// Replays the tape backwards from `logits[e].gradients`, accumulating parameter gradients.
     func backward(images: UnsafePointer<Float>, count n: Int, gradientEquilibrium: Bool, reducer: CrossReplicaReducer?) {
-        for segment in 0..<segmentCount {
-            let tensor = tensors[segment]
-            tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
+        timed("zero segment gradients") {
+            for segment in 0..<segmentCount {
+                let tensor = tensors[segment]
+                tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
+            }
         }
         for step in steps.reversed() {
             switch step {
@@ -371,13 +527,19 @@ final class ExecutionPlan {
                 let geometry = unit.geometry(batch: n)
                 let positions = n * geometry.outputHeight * geometry.outputWidth
                 let output = tensors[unit.output.tensor].gradients(channelOffset: unit.output.channelOffset, count: n)
+                let preActivationGradient = unit.group.map {
+                    groups[$0].preActivationGradient + unit.preActivationChannelOffset * positions
+                } ?? self.preActivationGradient
+                timed("batchnorm+relu backward") {
                 preActivationGradient.update(repeating: 0, count: geometry.outputChannels * positions)
-                BatchNorm2d.backward(outputGradient: output, input: unit.preActivation, weight: unit.batchNormWeight,
+                BatchNorm2d.backward(outputGradient: output, input: unit.preActivation(count: n), weight: unit.batchNormWeight,
                                      bias: unit.batchNormBias, savedMean: unit.savedMean,
                                      savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
                                      inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
                                      biasGradient: unit.batchNormBiasGradient, channels: geometry.outputChannels,
                                      count: positions, relu: true, reducer: reducer)
+                }
+                if unit.group != nil { continue }
                 var input = images
                 var inputGradient: UnsafeMutablePointer<Float>?
                 if let location = unit.input {
@@ -388,9 +550,21 @@ final class ExecutionPlan {
                         tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
                     }
                 }
-                Convolution.backward(outputGradient: preActivationGradient, input: input, weight: unit.weight,
-                                     inputGradient: inputGradient, weightGradient: unit.weightGradient,
-                                     biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace)
+                timed(geometry.isPointwise ? "convolution 1x1 backward" : "convolution backward") {
+                    Convolution.backward(outputGradient: preActivationGradient, input: input, weight: unit.weight,
+                                         inputGradient: inputGradient, weightGradient: unit.weightGradient,
+                                         biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace)
+                }
+            case let .pointwiseGroup(index):
+                let group = groups[index]
+                let input = tensors[group.input.tensor]
+                timed("convolution 1x1 backward") {
+                    Convolution.backward(outputGradient: group.preActivationGradient,
+                                         input: input.values(channelOffset: group.input.channelOffset, count: n), weight: group.weight,
+                                         inputGradient: input.gradients(channelOffset: group.input.channelOffset, count: n),
+                                         weightGradient: group.weightGradient, biasGradient: nil,
+                                         geometry: group.geometry(batch: n), workspace: workspace)
+                }
             case let .maxPool(input, output, indices):
                 let source = tensors[input]
                 let geometry = PoolingGeometry(channels: source.channels, batch: n, inputHeight: source.size, inputWidth: source.size,

@@ -34,7 +34,7 @@ public struct PoolingGeometry: Equatable, Sendable {
 }
 
 /// Max pooling (PyTorch `nn.MaxPool2d(k, s, p)`): padding counts as minus infinity, so a window
-/// takes the maximum over its in-image elements; a NaN wins, as in PyTorch.
+/// takes the maximum over its in-image elements; a NaN wins (the last one), as in PyTorch.
 public enum MaxPool {
     /// OVERWRITES `output` `[C, N, Ho, Wo]` with the window maxima and `indices` (same count) with
     /// the position `iy * W + ix` of each maximum inside its plane (the first one on ties).
@@ -54,13 +54,12 @@ public enum MaxPool {
                         let columnStart = max(0, ox * s - p), columnEnd = min(width, ox * s - p + k)
                         var best = -Float.infinity
                         var bestIndex = rowStart * width + columnStart
-                        search: for iy in rowStart..<rowEnd {
+                        for iy in rowStart..<rowEnd {
                             for ix in columnStart..<columnEnd {
                                 let value = source[iy * width + ix]
                                 if value > best || value.isNaN {
                                     best = value
                                     bestIndex = iy * width + ix
-                                    if value.isNaN { break search }
                                 }
                             }
                         }

@@ -13,7 +13,18 @@ public enum ReLU {
     public static func backward(outputGradient: UnsafePointer<Float>, output: UnsafePointer<Float>,
                                 inputGradient: UnsafeMutablePointer<Float>, count: Int) {
         ComputeThreads.parallelFor(count) { range in
-            for i in range { inputGradient[i] += output[i] > 0 ? outputGradient[i] : 0 }
+            var i = range.lowerBound
+            // A select, not a branch: the sign of activations is unpredictable.
+            while i + FloatVector.scalarCount <= range.upperBound {
+                let gradient = outputGradient.loadVector(at: i)
+                let passed = gradient.replacing(with: 0, where: output.loadVector(at: i) .<= 0)
+                inputGradient.storeVector(inputGradient.loadVector(at: i) + passed, at: i)
+                i += FloatVector.scalarCount
+            }
+            while i < range.upperBound {
+                inputGradient[i] += output[i] > 0 ? outputGradient[i] : 0
+                i += 1
+            }
         }
     }
 }

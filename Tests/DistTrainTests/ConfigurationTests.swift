@@ -128,24 +128,15 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.phase2.epochs, 0)
     }
 
-    private var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
-    private var fixtures: URL {
-        if let path = ProcessInfo.processInfo.environment["DISTTRAIN_FIXTURES"] { return URL(fileURLWithPath: path) }
-        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
-
     private func example(_ name: String) throws -> RunConfiguration {
         try RunConfiguration.load(
-            path: repositoryRoot.appendingPathComponent("cluster/\(name)").path, worldSize: 1, requireDataRoot: false)
+            path: FixtureLocation.repositoryRoot.appendingPathComponent("cluster/\(name)").path, worldSize: 1, requireDataRoot: false)
     }
 
     func testFashionMNISTExampleIsTheReferenceSetup() throws {
         let configuration = try example("fashion-mnist.json")
         let reference = try XCTUnwrap(JSONSerialization.jsonObject(
-            with: Data(contentsOf: fixtures.appendingPathComponent("reference-training-fashion-mnist.json"))) as? [String: Any])
+            with: Data(contentsOf: FixtureLocation.directory.appendingPathComponent("reference-training-fashion-mnist.json"))) as? [String: Any])
         let setup = try XCTUnwrap(reference["setup"] as? [String: Any])
         let model = try XCTUnwrap(setup["model"] as? [String: Any])
         let expected = MSDNetConfiguration(

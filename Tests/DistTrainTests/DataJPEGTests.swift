@@ -47,9 +47,11 @@ final class DataJPEGTests: XCTestCase {
         let header = try jpeg.withUnsafeBufferPointer { try decoder.header($0) }
         XCTAssertEqual(JPEGDecoder.reductions.first, .init(numerator: 1, denominator: 8))
         XCTAssertEqual(JPEGDecoder.reductions.last, .init(numerator: 1, denominator: 1))
-        // At least 256 rows from 300: 7/8 gives 263 rows, 3/4 only 225.
-        let reduction = JPEGDecoder.reduction(for: header, minimumWidth: 100, minimumHeight: 256)
-        XCTAssertEqual(reduction, .init(numerator: 7, denominator: 8))
+        XCTAssertEqual(JPEGDecoder.reductions.count, 4)
+        // At least 140 rows from 300: 1/2 gives 150, 1/4 only 75. At least 256 rows: full size.
+        XCTAssertEqual(JPEGDecoder.reduction(for: header, minimumWidth: 100, minimumHeight: 140), .init(numerator: 1, denominator: 2))
+        XCTAssertEqual(JPEGDecoder.reduction(for: header, minimumWidth: 100, minimumHeight: 256), .init(numerator: 1, denominator: 1))
+        XCTAssertEqual(JPEGDecoder.reduction(for: header, minimumWidth: 50, minimumHeight: 37), .init(numerator: 1, denominator: 8))
         let half = try jpeg.withUnsafeBufferPointer { try decoder.decode($0, header: header, reduction: .init(numerator: 1, denominator: 2)) }
         XCTAssertEqual([half.width, half.height], [200, 150])
         // A half-size decode approximates the picture sampled at the centres of 2×2 blocks.

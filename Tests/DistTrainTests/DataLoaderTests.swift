@@ -82,10 +82,14 @@ final class DataLoaderTests: XCTestCase {
         XCTAssertEqual(Set(reference.map(\.sample)).isSubset(of: Set(single.trainingIndices)), true)
         XCTAssertEqual(Set(reference.map(\.sample)).count, reference.count)
         for entry in reference { XCTAssertEqual(Int(entry.label), entry.sample % 40 % 10) }
-        // Training crops are augmented: some differ from the unaugmented validation-style rendering.
+        // Another epoch visits the samples in another order and crops them differently.
         let epoch4 = try Self.collect(single.trainingBatches(epoch: 4, globalBatchSize: 16, rank: 0, worldSize: 1, firstStep: 0),
                                       channels: 3, size: 32)
         XCTAssertNotEqual(epoch4.map(\.sample), reference.map(\.sample))
+        let epoch3Images = Dictionary(uniqueKeysWithValues: reference.map { ($0.sample, $0.image) })
+        var changed = 0
+        for entry in epoch4 where epoch3Images[entry.sample] != nil && epoch3Images[entry.sample]! != entry.image { changed += 1 }
+        XCTAssertGreaterThan(changed, epoch4.count / 2)
     }
 
     func testValidationSplitRestoresAndStreamsTheHoldout() throws {

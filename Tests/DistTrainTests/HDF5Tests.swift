@@ -130,6 +130,7 @@ final class HDF5Tests: XCTestCase {
         try root.writeAttribute("flag", UInt8(1))
         try root.writeAttribute("milestones", [150, 225])
         try root.writeAttribute("empty", "")
+        try root.writeAttribute("noMilestones", [Int32]())
         let group = try root.createGroup("model")
         try group.writeAttribute("note", "group attribute")
         let dataset = try group.createDataset("weight", values: [Float](repeating: 1, count: 4), shape: [2, 2])
@@ -140,7 +141,8 @@ final class HDF5Tests: XCTestCase {
         let reopened = try HDF5File.open(path)
         let reopenedRoot = try reopened.root
         XCTAssertEqual(try reopenedRoot.attributeNames(),
-                       ["config", "empty", "epoch", "flag", "format", "learningRate", "milestones", "scale", "seed", "worldSize"])
+                       ["config", "empty", "epoch", "flag", "format", "learningRate", "milestones", "noMilestones", "scale",
+                        "seed", "worldSize"])
         XCTAssertEqual(try reopenedRoot.readStringAttribute("format"), "disttrain-checkpoint")
         XCTAssertEqual(try reopenedRoot.readStringAttribute("config"), configuration)
         XCTAssertEqual(try reopenedRoot.readStringAttribute("empty"), "")
@@ -152,6 +154,7 @@ final class HDF5Tests: XCTestCase {
         XCTAssertEqual(try reopenedRoot.readAttribute("seed", as: Int64.self), 1 << 40)
         XCTAssertEqual(try reopenedRoot.readAttribute("flag", as: UInt8.self), 1)
         XCTAssertEqual(try reopenedRoot.readArrayAttribute("milestones", as: Int.self), [150, 225])
+        XCTAssertEqual(try reopenedRoot.readArrayAttribute("noMilestones", as: Int32.self), [])
         XCTAssertTrue(try reopenedRoot.hasAttribute("seed"))
         XCTAssertFalse(try reopenedRoot.hasAttribute("missing"))
         XCTAssertEqual(try reopenedRoot.group("model").readStringAttribute("note"), "group attribute")

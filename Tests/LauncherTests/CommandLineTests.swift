@@ -24,9 +24,20 @@ final class CommandLineTests: XCTestCase {
         return found
     }
 
-    private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+    /// `mpirun` from the PATH.
+    private func mpirun() throws -> URL {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+        guard let found = directories.map({ URL(fileURLWithPath: String($0)).appendingPathComponent("mpirun") })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            XCTFail("no mpirun on the PATH (Debian: openmpi-bin)")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        return found
+    }
+
+    private func run(_ arguments: [String], program: URL? = nil, environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
-        process.executableURL = try executable()
+        process.executableURL = try program ?? executable()
         process.arguments = arguments
         // A test run under mpirun must not make the child believe it is a rank of that world.
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMI") && !$0.key.hasPrefix("PMIX") }
@@ -107,10 +118,16 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("run").path))
     }
 
-    func testWorldSizeFromTheLauncherMustDivideTheGlobalBatch() throws {
-        let outcome = try run([try runFile()], environment: ["OMPI_COMM_WORLD_SIZE": "3"])
-        assertRejected(outcome, naming: "phase1.batchSize")
-        XCTAssertTrue(outcome.standardError.contains("world size 3"), outcome.standardError)
+    func testWorldSizeUnderMpirunMustDivideTheGlobalBatch() throws {
+        let arguments = ["-n", "3", "--oversubscribe", try executable().path, try runFile()]
+        let outcome = try run(arguments, program: try mpirun(), environment: [
+            "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OPENBLAS_NUM_THREADS": "1",
+        ])
+        XCTAssertEqual(outcome.status, 2, outcome.standardError)
+        // mpirun adds its own report of the failed job; the run file's reason appears once.
+        let reasons = outcome.standardError.split(separator: "\n").filter { $0.contains(": phase1.batchSize: expected ") }
+        XCTAssertEqual(reasons.count, 1, outcome.standardError)
+        XCTAssertTrue(reasons.first?.contains("world size 3") ?? false, outcome.standardError)
     }
 
     func testMissingDataRootIsRejected() throws {

@@ -96,6 +96,14 @@ final class KernelForwardTests: XCTestCase {
                                              batch: 2, inputHeight: 11, inputWidth: 9), bias: true, seed: 5)
         checkConvolution(ConvolutionGeometry(inputChannels: 2, outputChannels: 2, kernelSize: 3, stride: 1, padding: 0,
                                              batch: 1, inputHeight: 5, inputWidth: 5), bias: false, seed: 6)
+        // Direct path: a partial block of output channels, and enough work to split over threads.
+        checkConvolution(ConvolutionGeometry(inputChannels: 7, outputChannels: 6, kernelSize: 3, stride: 1, padding: 1,
+                                             batch: 8, inputHeight: 16, inputWidth: 13), bias: true, seed: 7)
+        checkConvolution(ConvolutionGeometry(inputChannels: 3, outputChannels: 5, kernelSize: 5, stride: 1, padding: 2,
+                                             batch: 2, inputHeight: 9, inputWidth: 20), bias: false, seed: 8)
+        // im2col path for stride 1 (more output channels than the direct path takes).
+        checkConvolution(ConvolutionGeometry(inputChannels: 3, outputChannels: 34, kernelSize: 3, stride: 1, padding: 1,
+                                             batch: 2, inputHeight: 5, inputWidth: 4), bias: true, seed: 9)
     }
 
     func testConvolutionKnownValue() {

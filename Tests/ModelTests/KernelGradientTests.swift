@@ -161,6 +161,12 @@ final class KernelGradientTests: XCTestCase {
                                                       batch: 2, inputHeight: 5, inputWidth: 5), bias: false, seed: 4)
         checkConvolutionGradients(ConvolutionGeometry(inputChannels: 2, outputChannels: 3, kernelSize: 7, stride: 2, padding: 3,
                                                       batch: 2, inputHeight: 9, inputWidth: 8), bias: true, seed: 5)
+        // Direct path with partial channel blocks on both sides and work split over threads.
+        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 6, outputChannels: 5, kernelSize: 3, stride: 1, padding: 1,
+                                                      batch: 4, inputHeight: 16, inputWidth: 9), bias: false, seed: 6)
+        // im2col path at stride 1.
+        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 2, outputChannels: 33, kernelSize: 3, stride: 1, padding: 1,
+                                                      batch: 2, inputHeight: 4, inputWidth: 5), bias: true, seed: 7)
     }
 
     // MARK: Batch normalisation

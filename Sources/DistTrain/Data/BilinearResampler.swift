@@ -9,14 +9,14 @@ struct ResampleAxis: Equatable {
     var upper: Int
     var outputCount: Int
 
-    /// The same axis on a source whose size along this axis went from `size` to `scaledSize`
-    /// (a JPEG decoded at a reduced DCT scale).
-    func rescaled(from size: Int, to scaledSize: Int) -> ResampleAxis {
-        let factor = Double(scaledSize) / Double(size)
-        return ResampleAxis(origin: origin * factor, scale: scale * factor,
-                            lower: min(scaledSize - 1, Int((Double(lower) * factor).rounded(.down))),
-                            upper: max(1, min(scaledSize, Int((Double(upper) * factor).rounded(.up)))),
-                            outputCount: outputCount)
+    /// The same axis on the source shrunk by `factor` to `scaledSize` pixels (a JPEG decoded at
+    /// a reduced DCT scale: decoded pixel i covers source pixels [i/factor, (i+1)/factor), the
+    /// last one possibly partial).
+    func rescaled(by factor: Double, to scaledSize: Int) -> ResampleAxis {
+        ResampleAxis(origin: origin * factor, scale: scale * factor,
+                     lower: min(scaledSize - 1, Int((Double(lower) * factor).rounded(.down))),
+                     upper: max(1, min(scaledSize, Int((Double(upper) * factor).rounded(.up)))),
+                     outputCount: outputCount)
     }
 }
 
@@ -80,45 +80,69 @@ final class BilinearResampler {
         columnTaps.build(horizontal)
         let outputHeight = vertical.outputCount
         let outputWidth = horizontal.outputCount
-        let firstRow = rowTaps.first.min() ?? 0
-        var lastRow = firstRow
-        for output in 0..<outputHeight { lastRow = max(lastRow, rowTaps.first[output] + rowTaps.count[output]) }
+        var firstRow = Int.max
+        var lastRow = 0
+        for output in 0..<outputHeight {
+            firstRow = min(firstRow, rowTaps.first[output])
+            lastRow = max(lastRow, rowTaps.first[output] + rowTaps.count[output])
+        }
         let rowCount = max(0, lastRow - firstRow)
         let needed = channels * rowCount * outputWidth
         if intermediate.count < needed { intermediate = [Float](repeating: 0, count: needed) }
 
+        // Local copies: the inner loops then touch no class storage (no exclusivity checks).
+        let rows = rowTaps
+        let columns = columnTaps
         intermediate.withUnsafeMutableBufferPointer { buffer in
             let planes = buffer.baseAddress!
-            columnTaps.weights.withUnsafeBufferPointer { weights in
+            columns.first.withUnsafeBufferPointer { columnFirst in
+            columns.count.withUnsafeBufferPointer { columnCount in
+            columns.weights.withUnsafeBufferPointer { columnWeights in
                 for row in 0..<rowCount {
                     let sourceRow = source + (firstRow + row) * rowStride
                     for column in 0..<outputWidth {
-                        let first = columnTaps.first[column]
-                        let tapWeights = weights.baseAddress! + column * columnTaps.stride
-                        for channel in 0..<channels {
-                            var sum: Float = 0
-                            var pixel = sourceRow + first * channels + channel
-                            for tap in 0..<columnTaps.count[column] {
-                                sum += tapWeights[tap] * Float(pixel.pointee)
-                                pixel += channels
+                        let weights = columnWeights.baseAddress! + column * columns.stride
+                        let pixels = sourceRow + columnFirst[column] * channels
+                        let tapCount = columnCount[column]
+                        if channels == 3 {
+                            var red: Float = 0, green: Float = 0, blue: Float = 0
+                            for tap in 0..<tapCount {
+                                let weight = weights[tap]
+                                red += weight * Float(pixels[3 * tap])
+                                green += weight * Float(pixels[3 * tap + 1])
+                                blue += weight * Float(pixels[3 * tap + 2])
                             }
-                            planes[(channel * rowCount + row) * outputWidth + column] = sum
+                            planes[row * outputWidth + column] = red
+                            planes[(rowCount + row) * outputWidth + column] = green
+                            planes[(2 * rowCount + row) * outputWidth + column] = blue
+                        } else {
+                            for channel in 0..<channels {
+                                var sum: Float = 0
+                                for tap in 0..<tapCount { sum += weights[tap] * Float(pixels[tap * channels + channel]) }
+                                planes[(channel * rowCount + row) * outputWidth + column] = sum
+                            }
                         }
                     }
                 }
             }
-            rowTaps.weights.withUnsafeBufferPointer { weights in
+            }
+            }
+            rows.first.withUnsafeBufferPointer { rowFirst in
+            rows.count.withUnsafeBufferPointer { rowCountPerOutput in
+            rows.weights.withUnsafeBufferPointer { rowWeights in
                 for channel in 0..<channels {
                     let (scale, offset) = normalization.affine(channel: channel)
                     let plane = planes + channel * rowCount * outputWidth
                     for outputRow in 0..<outputHeight {
                         let target = destination + channel * channelStride + outputRow * outputWidth
-                        let tapWeights = weights.baseAddress! + outputRow * rowTaps.stride
-                        let first = rowTaps.first[outputRow] - firstRow
-                        for column in 0..<outputWidth { target[column] = 0 }
-                        for tap in 0..<rowTaps.count[outputRow] {
-                            let weight = tapWeights[tap]
-                            let sourceRow = plane + (first + tap) * outputWidth
+                        let weights = rowWeights.baseAddress! + outputRow * rows.stride
+                        let first = plane + (rowFirst[outputRow] - firstRow) * outputWidth
+                        // The normalisation folds into the weights: Σ (w·scale)·x + offset.
+                        let firstWeight = weights[0] * scale
+                        for column in 0..<outputWidth { target[column] = firstWeight * first[column] + offset }
+                        for tap in 1..<max(1, rowCountPerOutput[outputRow]) {
+                            let weight = weights[tap] * scale
+                            let sourceRow = first + tap * outputWidth
                             for column in 0..<outputWidth { target[column] += weight * sourceRow[column] }
                         }
                         if flip {
@@ -132,9 +156,10 @@ final class BilinearResampler {
                                 right -= 1
                             }
                         }
-                        for column in 0..<outputWidth { target[column] = target[column] * scale + offset }
                     }
                 }
+            }
+            }
             }
         }
     }

@@ -199,8 +199,8 @@ final class JPEGRenderer: SampleRenderer, @unchecked Sendable {
                     let image = try scratch.decoder.decode(jpeg, header: header, reduction: reduction)
                     scratch.resampler.resample(
                         source: image.pixels, rowStride: image.width * 3, channels: 3,
-                        vertical: plan.vertical.rescaled(from: header.height, to: image.height),
-                        horizontal: plan.horizontal.rescaled(from: header.width, to: image.width),
+                        vertical: plan.vertical.rescaled(by: reduction.factor, to: image.height),
+                        horizontal: plan.horizontal.rescaled(by: reduction.factor, to: image.width),
                         flip: plan.flip, normalization: normalization, destination: destination, channelStride: channelStride)
                 } catch let error as JPEGError {
                     throw DataError.invalidJPEG(path: path, record: record, reason: error.description)

@@ -42,7 +42,7 @@ enum HDF5Library {
     /// (float64 to float32 rounds to nearest).
     static let rejectOutOfRangeConversion: H5T_conv_except_func_t = { exception, _, _, _, _, _ in
         switch exception {
-        case H5T_CONV_EXCEPT_RANGE_HI, H5T_CONV_EXCEPT_RANGE_LOW, H5T_CONV_EXCEPT_NAN:
+        case H5T_CONV_EXCEPT_RANGE_HI, H5T_CONV_EXCEPT_RANGE_LOW:
             return H5T_CONV_ABORT
         default:
             return H5T_CONV_UNHANDLED

@@ -11,6 +11,26 @@ public enum ResumeChoice: Equatable, Sendable {
     case checkpoint(path: String)
 }
 
+/// How a run is started, beyond its configuration (command-line choices).
+public struct TrainerOptions: Sendable {
+    public var resume: ResumeChoice
+    /// After every step, check that every rank holds bit-identical weights (one all-gather of a
+    /// checksum per step).
+    public var verifyReplicas: Bool
+    /// Train this many steps, then checkpoint and exit as a stop request would (time-boxed jobs).
+    public var stopAfterSteps: Int?
+    /// Skip any training that is left and only evaluate the restored network.
+    public var evaluationOnly: Bool
+
+    public init(resume: ResumeChoice = .automatic, verifyReplicas: Bool = false, stopAfterSteps: Int? = nil,
+                evaluationOnly: Bool = false) {
+        self.resume = resume
+        self.verifyReplicas = verifyReplicas
+        self.stopAfterSteps = stopAfterSteps
+        self.evaluationOnly = evaluationOnly
+    }
+}
+
 /// What a finished (or stopped) run reports.
 public struct RunSummary: Sendable {
     /// True when a stop request (SIGTERM / SIGINT) ended the run early after a checkpoint.
@@ -40,8 +60,7 @@ public final class Trainer {
     public let communicator: Communicator
     private let observer: TrainingObserver?
     private let stopRequest: StopRequest
-    private let resume: ResumeChoice
-    private let verifyReplicas: Bool
+    private let options: TrainerOptions
     private let runDirectory: String
     private let checkpoints: CheckpointDirectory
     private let configurationJSON: String
@@ -49,17 +68,15 @@ public final class Trainer {
     private var lastCheckpoint: String?
     private var trainedImages = 0
     private var trainingSeconds = 0.0
+    private var stepsThisRun = 0
 
-    /// - Parameters:
-    ///   - verifyReplicas: after every step, check that every rank holds bit-identical weights.
     public init(configuration: RunConfiguration, communicator: Communicator, observer: TrainingObserver?,
-                stopRequest: StopRequest, resume: ResumeChoice = .automatic, verifyReplicas: Bool = false) throws {
+                stopRequest: StopRequest, options: TrainerOptions = TrainerOptions()) throws {
         self.configuration = configuration
         self.communicator = communicator
         self.observer = communicator.isRoot ? observer : nil
         self.stopRequest = stopRequest
-        self.resume = resume
-        self.verifyReplicas = verifyReplicas
+        self.options = options
         runDirectory = configuration.resolvedRunDirectory
         checkpoints = CheckpointDirectory(runDirectory: runDirectory)
         let encoder = JSONEncoder()
@@ -116,7 +133,7 @@ public final class Trainer {
                                  trainingImagesPerSecond: 0, lastCheckpoint: nil)
         defer { summary.wallSeconds = Date().timeIntervalSince(started) }
 
-        if position.phase == 1 {
+        if position.phase == 1 && !options.evaluationOnly {
             if phase1.epochs > position.epoch {
                 let finished = try trainPhase(1, network: backbone, optimizer: backboneOptimizer, settings: phase1,
                                               data: data, from: (position.epoch, position.step))
@@ -127,10 +144,10 @@ public final class Trainer {
             position = (2, 0, 0)
         }
         var finalNetwork: TrainableNetwork = backbone
-        if phase2.epochs > 0 {
+        if phase2.epochs > 0 && (position.phase == 2 || !options.evaluationOnly) {
             let (network, optimizer) = buildHeads()
             network.batchNormReducer = backbone.batchNormReducer
-            if position.epoch < phase2.epochs {
+            if position.epoch < phase2.epochs && !options.evaluationOnly {
                 let finished = try trainPhase(2, network: network, optimizer: optimizer, settings: phase2,
                                               data: data, from: (position.epoch, position.step))
                 guard finished else { return finish(summary, stopped: true, started: started) }
@@ -216,7 +233,7 @@ public final class Trainer {
         backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
     ) throws -> (phase: Int, epoch: Int, step: Int, indices: [Int])? {
         let candidates: [String]
-        switch resume {
+        switch options.resume {
         case .fresh:
             let existing = checkpoints.files()
             if !existing.isEmpty {
@@ -250,7 +267,7 @@ public final class Trainer {
                 return (metadata.phase, metadata.epoch, metadata.step, restored.validationIndices)
             } catch let error as TrainingError {
                 if case .incompatibleCheckpoint = error { throw error }
-                if case .checkpoint = resume { throw error }
+                if case .checkpoint = options.resume { throw error }
                 observer?.note("skipping \(error); trying the one before it")
             }
         }
@@ -383,6 +400,8 @@ public final class Trainer {
                 learningRate = settings.schedule.learningRate(base: settings.lr, epoch: epoch, step: step,
                                                               epochs: settings.epochs, stepsPerEpoch: stepsPerEpoch)
                 let result = network.trainingStep(images: batch.images, labels: batch.labels, count: batch.count)
+                stepsThisRun += 1
+                if let limit = options.stopAfterSteps, stepsThisRun >= limit { stopRequest.request(signal: 0) }
                 try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: parameters.gradients, count: parameters.count))
 
                 let n = Double(batch.count)
@@ -401,7 +420,7 @@ public final class Trainer {
                     throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss)
                 }
                 optimizer.step(learningRate: Float(learningRate))
-                if verifyReplicas { try checkReplicasAgree(parameters, phase: phase, epoch: epoch, step: step) }
+                if options.verifyReplicas { try checkReplicasAgree(parameters, phase: phase, epoch: epoch, step: step) }
                 step += 1
 
                 epochLoss += statistics[0]
@@ -614,13 +633,13 @@ public final class Trainer {
 
 /// A failure that rank 0 met (reading or writing files) and every rank reports, so that none
 /// of them waits forever for a rank that has given up.
-struct RootRankFailure: Error, CustomStringConvertible {
+struct RootRankFailure: CollectiveError, CustomStringConvertible {
     var message: String
     var description: String { message }
 }
 
 /// Ranks hold different weights after a step (`--verify-replicas`).
-struct ReplicaDivergence: Error, CustomStringConvertible {
+struct ReplicaDivergence: CollectiveError, CustomStringConvertible {
     var phase: Int, epoch: Int, step: Int
     var description: String {
         "phase \(phase), epoch \(epoch + 1), step \(step + 1): ranks hold different weights after the update"

@@ -1,5 +1,9 @@
+/// An error that every rank raises identically (decided from collective results or reported by
+/// rank 0 to all), so one rank printing it is enough.
+public protocol CollectiveError: Error {}
+
 /// Why a training run stopped or refused to start, with what the user needs to fix it.
-public enum TrainingError: Error, CustomStringConvertible, Equatable {
+public enum TrainingError: CollectiveError, CustomStringConvertible, Equatable {
     /// A file or directory of the run could not be written.
     case cannotWrite(path: String, reason: String)
     /// The loss became NaN or infinite; the last good checkpoint is kept.

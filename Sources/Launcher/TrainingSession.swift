@@ -1,0 +1,46 @@
+import ArgumentParser
+import DistTrain
+import Foundation
+
+/// Runs the trainer for `train` and `eval`: rank 0 shows progress and the outcome; any failure
+/// ends every rank with one line on standard error and status 1.
+enum TrainingSession {
+    static func run(_ path: String, options: TrainerOptions) throws {
+        let communicator = try Communicator.world()
+        let configuration = try RunFile.load(path, communicator: communicator)
+        let stopRequest = StopRequest()
+        stopRequest.install()
+        let display = ProgressDisplay()
+        do {
+            let trainer = try Trainer(configuration: configuration, communicator: communicator, observer: display,
+                                      stopRequest: stopRequest, options: options)
+            let summary = try trainer.run()
+            if communicator.isRoot { report(summary, configuration: configuration) }
+        } catch {
+            if communicator.isRoot {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            } else if !(error is CollectiveError) {
+                FileHandle.standardError.write(Data("error: rank \(communicator.rank): \(error)\n".utf8))
+            }
+            throw ExitCode.failure
+        }
+    }
+
+    private static func report(_ summary: RunSummary, configuration: RunConfiguration) {
+        if summary.stopped {
+            print("stopped after a checkpoint (\(summary.lastCheckpoint ?? "none")); run the same command to continue")
+            return
+        }
+        func line(_ label: String, _ values: [Double]?) {
+            guard let values else { return }
+            print(label + values.map { String(format: "%6.2f", $0) }.joined(separator: " "))
+        }
+        print("exit MADDs (M):           " + summary.exitCosts.map { String(format: "%6.2f", Double($0.multiplyAdds) / 1e6) }.joined(separator: " "))
+        line("test accuracy, phase I:   ", summary.phase1TestAccuracy)
+        line("test accuracy, phase II:  ", summary.phase2TestAccuracy)
+        if !summary.budgets.isEmpty {
+            print("budgeted evaluation: \(configuration.resolvedRunDirectory)/budgets.csv, budgets.svg, logits.h5")
+        }
+        print(String(format: "wall time %.0f s, training %.0f images/s", summary.wallSeconds, summary.trainingImagesPerSecond))
+    }
+}
