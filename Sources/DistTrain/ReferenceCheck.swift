@@ -69,7 +69,7 @@ public struct ReferenceCheckReport: CustomStringConvertible, Sendable {
 /// Recomputes what a reference dump (`fixtures/msdnet-cifar-tiny.h5`, written by the authors'
 /// PyTorch code) holds and compares it with the README's tolerances: phase-I training forward
 /// and gradients with and without Gradient Equilibrium, BatchNorm buffers, evaluation logits, two
-/// SGD steps, and the IMTA phase-II heads.
+/// SGD steps, the IMTA phase-II heads, and the budgeted evaluation on fixed exit probabilities.
 public enum ReferenceCheck {
     /// Logits, losses and BN buffers: within this fraction of the tensor's largest magnitude.
     static let valueTolerance = 1e-4
@@ -165,6 +165,9 @@ public enum ReferenceCheck {
             comparisons.append(try reference.compareGradients("phase2/grad", network.heads.views.map {
                 ($0.name, Array(UnsafeBufferPointer(start: network.heads.gradients + $0.offset, count: $0.count)))
             }))
+        }
+        if try root.exists("dynamic/budgets") {
+            comparisons.append(try reference.compareBudgets())
         }
         return ReferenceCheckReport(file: path, comparisons: comparisons)
     }
@@ -363,6 +366,49 @@ struct ReferenceDump {
             if expected != buffers.counters[index] {
                 comparison.errorOverTolerance = .infinity
                 comparison.worstTensor = name
+            }
+        }
+        return comparison
+    }
+
+    /// The budgeted evaluation on the dump's fixed exit probabilities: per budget p, the
+    /// validation and test accuracies (within 1e-9 percent), the expected MADDs (relative 1e-12)
+    /// and the thresholds (exactly: they are values taken from the data).
+    func compareBudgets() throws -> ReferenceComparison {
+        func probabilities(_ split: String) throws -> BudgetedEvaluation.ExitProbabilities {
+            let values = try root.read("dynamic/\(split)_probs", as: Float.self)
+            let labels = try root.read("dynamic/\(split)_labels", as: Int64.self)
+            return BudgetedEvaluation.ExitProbabilities(exitCount: values.shape[0], sampleCount: values.shape[1],
+                                                        classCount: values.shape[2], values: values.values,
+                                                        labels: labels.values.map { Int($0) })
+        }
+        let validation = try probabilities("val")
+        let test = try probabilities("test")
+        let madds = try root.read("dynamic/flops", as: Double.self).values
+        let expected = try root.read("dynamic/budgets", as: Double.self)
+        let columns = 4 + validation.exitCount
+        guard expected.shape.count == 2, expected.shape[1] == columns else {
+            throw ReferenceCheckError.shapeMismatch(file: path, path: "dynamic/budgets", expected: [40, columns], found: expected.shape)
+        }
+        let points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
+                                                 budgets: (0..<expected.shape[0]).map { expected.values[$0 * columns] })
+        var comparison = ReferenceComparison(name: "dynamic/budgets", tensorCount: points.count, worstTensor: "-",
+                                             maximumRelativeError: 0, errorOverTolerance: 0,
+                                             tolerance: "accuracies 1e-9, MADDs relative 1e-12, thresholds exact")
+        for (index, point) in points.enumerated() {
+            let row = Array(expected.values[(index * columns)..<((index + 1) * columns)])
+            var ratios = [abs(point.validationAccuracy - row[1]) / 1e-9, abs(point.testAccuracy - row[2]) / 1e-9,
+                          abs(point.expectedMADDs - row[3]) / max(1e-12 * abs(row[3]), Double.leastNormalMagnitude)]
+            for exit in 0..<validation.exitCount {
+                ratios.append(point.thresholds[exit] == Float(row[4 + exit]) ? 0 : .infinity)
+            }
+            let relative = [abs(point.validationAccuracy - row[1]) / max(abs(row[1]), 1),
+                            abs(point.testAccuracy - row[2]) / max(abs(row[2]), 1),
+                            abs(point.expectedMADDs - row[3]) / max(abs(row[3]), 1)].max() ?? 0
+            comparison.maximumRelativeError = max(comparison.maximumRelativeError, relative)
+            if let worst = ratios.max(), worst > comparison.errorOverTolerance {
+                comparison.errorOverTolerance = worst
+                comparison.worstTensor = "budget p = \(row[0])"
             }
         }
         return comparison

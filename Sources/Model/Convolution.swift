@@ -50,7 +50,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// with few output channels, else the im2col matrix `[Cin*k*k, N*Ho*Wo]`.
     public var workspaceCount: Int {
         if isPointwise { return 0 }
-        if DirectConvolution.isApplicable(self) { return DirectConvolution.Layout(g: self).workspaceCount }
+        if DirectConvolution.isApplicable(self) { return DirectConvolution.Layout(geometry: self).workspaceCount }
         return columnRows * outputPositions
     }
 

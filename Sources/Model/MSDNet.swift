@@ -6,7 +6,10 @@
 ///   layer writes its new channels after the old ones (its gradient buffer likewise), so reading
 ///   "all features so far" is reading a channel prefix;
 /// - the forward pass is a fixed list of steps (a static tape) that the backward pass replays in
-///   reverse; every backward accumulates, gradients of multi-consumer buffers are zeroed once per step.
+///   reverse; every backward accumulates, gradients of multi-consumer buffers are zeroed once per step;
+/// - 1x1 bottlenecks that read the same channels run as one SGEMM (`PlannedPointwiseGroup`); their
+///   weights are adjacent in the parameter arena, whose order therefore differs slightly from
+///   PyTorch's `named_parameters()` (tensors are identified by key, never by position).
 ///
 /// Gradient Equilibrium (IMTA Sec. 3.1) rescales the gradient of the coarsest scale at each exit;
 /// see `GradientEquilibrium`.
@@ -147,6 +150,8 @@ struct PlannedUnit {
     let preActivationChannelOffset: Int
     /// The pointwise group whose single SGEMM computes this unit's convolution (nil: its own).
     let group: Int?
+    /// Operator kind in benchmark breakdowns, e.g. "convolution 3x3/1".
+    let label: String
     let savedMean: UnsafeMutablePointer<Float>
     let savedInverseStandardDeviation: UnsafeMutablePointer<Float>
     /// nil: the network input.
@@ -211,6 +216,16 @@ struct PointwiseGroups {
         self.members = members
         weightNames = members.map { group in
             group.map { architecture.blocks[$0.block].paths[$0.path].units[0].convolutionName + ".weight" }
+        }
+    }
+
+    /// The stacked 1x1 convolution of each group for `batch` images.
+    func geometries(_ architecture: MSDNetArchitecture, batch: Int) -> [ConvolutionGeometry] {
+        members.map { group in
+            let units = group.map { architecture.blocks[$0.block].paths[$0.path].units[0] }
+            return ConvolutionGeometry(inputChannels: units[0].inputChannels, outputChannels: units.map(\.outputChannels).reduce(0, +),
+                                       kernelSize: 1, stride: 1, padding: 0, batch: batch, inputHeight: units[0].inputSize,
+                                       inputWidth: units[0].inputSize)
         }
     }
 
@@ -297,6 +312,10 @@ final class ExecutionPlan {
             largestWorkspace = max(largestWorkspace, geometry.workspaceCount)
             largestPreActivation = max(largestPreActivation, geometry.outputCount)
         }
+        let pointwiseGroups = PointwiseGroups(architecture)
+        for geometry in pointwiseGroups.geometries(architecture, batch: batch) {
+            largestWorkspace = max(largestWorkspace, geometry.workspaceCount)
+        }
         workspace = UnsafeMutablePointer<Float>.allocate(capacity: max(largestWorkspace, 1))
         workspace.initialize(repeating: 0, count: max(largestWorkspace, 1))
         preActivationGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(largestPreActivation, 1))
@@ -317,7 +336,7 @@ final class ExecutionPlan {
         }
         for segment in architecture.segments { _ = addTensor(channels: segment.channels, size: segment.size) }
 
-        let pointwiseGroups = PointwiseGroups(architecture)
+        let groupGeometries = pointwiseGroups.geometries(architecture, batch: batch)
         var membership: [String: (group: Int, member: Int)] = [:]
         for (group, members) in pointwiseGroups.members.enumerated() {
             for (member, location) in members.enumerated() {
@@ -328,12 +347,7 @@ final class ExecutionPlan {
         var groupChannelOffset = 0
 
         func addGroup(_ index: Int, input: TensorLocation) {
-            let units = pointwiseGroups.members[index].map { architecture.blocks[$0.block].paths[$0.path].units[0] }
-            let outputChannels = units.map(\.outputChannels).reduce(0, +)
-            let first = units[0]
-            let geometry = ConvolutionGeometry(inputChannels: first.inputChannels, outputChannels: outputChannels, kernelSize: 1,
-                                               stride: 1, padding: 0, batch: batch, inputHeight: first.inputSize,
-                                               inputWidth: first.inputSize)
+            let geometry = groupGeometries[index]
             var expectedOffset = parameters.view(named: pointwiseGroups.weightNames[index][0])!.offset
             for name in pointwiseGroups.weightNames[index] {
                 let view = parameters.view(named: name)!
@@ -351,7 +365,7 @@ final class ExecutionPlan {
         }
 
         func addUnit(_ unit: ConvolutionUnit, input: TensorLocation?, inputIsIntermediate: Bool, output: TensorLocation,
-                     group: Int? = nil) {
+                     group: Int? = nil, isClassifier: Bool = false) {
             let geometry = ConvolutionGeometry(inputChannels: unit.inputChannels, outputChannels: unit.outputChannels,
                                                kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
                                                batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
@@ -375,6 +389,7 @@ final class ExecutionPlan {
                 preActivationBase: group.map { groups[$0].preActivation } ?? allocate(geometry.outputCount),
                 preActivationChannelOffset: group == nil ? 0 : groupChannelOffset,
                 group: group,
+                label: (isClassifier ? "classifier " : "") + "convolution \(unit.kernelSize)x\(unit.kernelSize)/\(unit.stride)",
                 savedMean: statistics,
                 savedInverseStandardDeviation: statistics + unit.outputChannels,
                 input: input, inputIsIntermediate: inputIsIntermediate, output: output))
@@ -419,7 +434,7 @@ final class ExecutionPlan {
             var inputIsIntermediate = false
             for unit in head.units {
                 let output = TensorLocation(tensor: addTensor(channels: unit.outputChannels, size: unit.outputSize), channelOffset: 0)
-                addUnit(unit, input: input, inputIsIntermediate: inputIsIntermediate, output: output)
+                addUnit(unit, input: input, inputIsIntermediate: inputIsIntermediate, output: output, isClassifier: true)
                 input = output
                 inputIsIntermediate = true
             }
@@ -465,30 +480,30 @@ final class ExecutionPlan {
                 let output = tensors[unit.output.tensor].values(channelOffset: unit.output.channelOffset, count: n)
                 let preActivation = unit.preActivation(count: n)
                 if unit.group == nil {
-                    timed(geometry.isPointwise ? "convolution 1x1 forward" : "convolution forward") {
+                    timed(unit.label + " forward") {
                         Convolution.forward(input: input, weight: unit.weight, bias: unit.bias.map { UnsafePointer($0) },
                                             output: preActivation, geometry: geometry, workspace: workspace)
                     }
                 }
                 let positions = n * geometry.outputHeight * geometry.outputWidth
                 timed("batchnorm+relu forward") {
-                if training {
-                    BatchNorm2d.forwardTraining(input: preActivation, output: output, weight: unit.batchNormWeight,
-                                                bias: unit.batchNormBias, runningMean: unit.runningMean,
-                                                runningVariance: unit.runningVariance, savedMean: unit.savedMean,
-                                                savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
-                                                channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer)
-                    unit.batchesTracked.pointee += 1
-                } else {
-                    BatchNorm2d.forwardInference(input: preActivation, output: output, weight: unit.batchNormWeight,
-                                                 bias: unit.batchNormBias, runningMean: unit.runningMean,
-                                                 runningVariance: unit.runningVariance, channels: geometry.outputChannels,
-                                                 count: positions, relu: true)
-                }
+                    if training {
+                        BatchNorm2d.forwardTraining(input: preActivation, output: output, weight: unit.batchNormWeight,
+                                                    bias: unit.batchNormBias, runningMean: unit.runningMean,
+                                                    runningVariance: unit.runningVariance, savedMean: unit.savedMean,
+                                                    savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
+                                                    channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer)
+                        unit.batchesTracked.pointee += 1
+                    } else {
+                        BatchNorm2d.forwardInference(input: preActivation, output: output, weight: unit.batchNormWeight,
+                                                     bias: unit.batchNormBias, runningMean: unit.runningMean,
+                                                     runningVariance: unit.runningVariance, channels: geometry.outputChannels,
+                                                     count: positions, relu: true)
+                    }
                 }
             case let .pointwiseGroup(index):
                 let group = groups[index]
-                timed("convolution 1x1 forward") {
+                timed("convolution 1x1/1 grouped forward") {
                     Convolution.forward(input: tensors[group.input.tensor].values(channelOffset: group.input.channelOffset, count: n),
                                         weight: group.weight, bias: nil, output: group.preActivation,
                                         geometry: group.geometry(batch: n), workspace: workspace)
@@ -531,13 +546,13 @@ final class ExecutionPlan {
                     groups[$0].preActivationGradient + unit.preActivationChannelOffset * positions
                 } ?? self.preActivationGradient
                 timed("batchnorm+relu backward") {
-                preActivationGradient.update(repeating: 0, count: geometry.outputChannels * positions)
-                BatchNorm2d.backward(outputGradient: output, input: unit.preActivation(count: n), weight: unit.batchNormWeight,
-                                     bias: unit.batchNormBias, savedMean: unit.savedMean,
-                                     savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
-                                     inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
-                                     biasGradient: unit.batchNormBiasGradient, channels: geometry.outputChannels,
-                                     count: positions, relu: true, reducer: reducer)
+                    preActivationGradient.update(repeating: 0, count: geometry.outputChannels * positions)
+                    BatchNorm2d.backward(outputGradient: output, input: unit.preActivation(count: n), weight: unit.batchNormWeight,
+                                         bias: unit.batchNormBias, savedMean: unit.savedMean,
+                                         savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
+                                         inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
+                                         biasGradient: unit.batchNormBiasGradient, channels: geometry.outputChannels,
+                                         count: positions, relu: true, reducer: reducer)
                 }
                 if unit.group != nil { continue }
                 var input = images
@@ -550,7 +565,7 @@ final class ExecutionPlan {
                         tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
                     }
                 }
-                timed(geometry.isPointwise ? "convolution 1x1 backward" : "convolution backward") {
+                timed(unit.label + " backward") {
                     Convolution.backward(outputGradient: preActivationGradient, input: input, weight: unit.weight,
                                          inputGradient: inputGradient, weightGradient: unit.weightGradient,
                                          biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace)
@@ -558,7 +573,7 @@ final class ExecutionPlan {
             case let .pointwiseGroup(index):
                 let group = groups[index]
                 let input = tensors[group.input.tensor]
-                timed("convolution 1x1 backward") {
+                timed("convolution 1x1/1 grouped backward") {
                     Convolution.backward(outputGradient: group.preActivationGradient,
                                          input: input.values(channelOffset: group.input.channelOffset, count: n), weight: group.weight,
                                          inputGradient: input.gradients(channelOffset: group.input.channelOffset, count: n),

@@ -150,7 +150,13 @@ final class DataShardTests: XCTestCase {
             XCTAssertEqual(path, tree.path + "/train/n01")
         }
         XCTAssertThrowsError(try prepare(tree.path + "/missing", tree.path + "/out")) { error in
-            guard case .rootNotFound = error as? DataError else { return XCTFail("got \(error)") }
+            guard case .sourceNotFound = error as? DataError else { return XCTFail("got \(error)") }
+        }
+        try FileManager.default.removeItem(atPath: tree.path + "/train/n01")
+        XCTAssertThrowsError(try prepare(tree.path, tree.path + "/out")) { error in
+            // train/ is fine now; val/ is missing.
+            guard case .missingDirectory(let path) = error as? DataError else { return XCTFail("got \(error)") }
+            XCTAssertEqual(path, tree.path + "/val")
         }
     }
 }

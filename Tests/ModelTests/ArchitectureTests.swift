@@ -1,4 +1,4 @@
-@testable import Model
+import Model
 import XCTest
 
 /// The rebuilt architecture has the reference `state_dict` keys and shapes (checked against the

@@ -1,4 +1,4 @@
-@testable import Model
+import Model
 import XCTest
 
 /// Every entry of `fixtures/reference-flops.json` (the reference counter run on the reference

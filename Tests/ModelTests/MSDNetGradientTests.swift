@@ -1,4 +1,4 @@
-@testable import Model
+import Model
 import XCTest
 
 /// Whole-network checks of the planned forward/backward: central finite differences of the
@@ -96,6 +96,19 @@ final class MSDNetGradientTests: XCTestCase {
         let architecture = try MSDNetArchitecture(Self.small)
         XCTAssertEqual(architecture.blocks.map(\.transitionCount), [0, 1])
         try checkFiniteDifferences(Self.small)
+    }
+
+    /// No bottleneck (single 3x3 per path, keys `net.0`/`net.1`) and `prune = min` (transitions at
+    /// one and two thirds of the layers, scales dropped at the end).
+    func testFiniteDifferencesWithoutBottleneckPruneMin() throws {
+        var configuration = Self.small
+        configuration.bottleneck = false
+        configuration.prune = .min
+        let architecture = try MSDNetArchitecture(configuration)
+        XCTAssertEqual(architecture.blocks.map(\.transitionCount), [1, 1])
+        XCTAssertTrue(architecture.parameterTensors.contains { $0.name == "blocks.0.1.layers.0.conv_normal.net.0.weight" })
+        XCTAssertFalse(architecture.parameterTensors.contains { $0.name.hasSuffix("net.3.weight") })
+        try checkFiniteDifferences(configuration)
     }
 
     func testFiniteDifferencesImageNetStem() throws {

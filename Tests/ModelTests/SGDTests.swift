@@ -1,4 +1,4 @@
-@testable import Model
+import Model
 import XCTest
 
 /// PyTorch `torch.optim.SGD` on hand-computed values.

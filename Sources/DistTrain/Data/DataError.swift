@@ -1,6 +1,10 @@
 /// Why a data set could not be opened or read; every case names the file (and record) at fault.
 public enum DataError: Error, CustomStringConvertible {
     case rootNotFound(path: String)
+    /// The directory `prepare imagenet` was asked to read does not exist.
+    case sourceNotFound(path: String)
+    /// A directory the data set's layout requires (such as `train/` of an ImageNet tree) is absent.
+    case missingDirectory(path: String)
     /// None of `candidates` exists; `what` says which part of the data set was looked for.
     case missingFile(what: String, candidates: [String])
     case unreadableFile(path: String)
@@ -28,6 +32,10 @@ public enum DataError: Error, CustomStringConvertible {
         switch self {
         case .rootNotFound(let path):
             return "data root \(path) does not exist (set data.root to the directory holding the data set)"
+        case .sourceNotFound(let path):
+            return "source directory \(path) does not exist (expected train/<class>/*.JPEG and val/<class>/*.JPEG in it)"
+        case .missingDirectory(let path):
+            return "directory \(path) does not exist"
         case .missingFile(let what, let candidates):
             return "\(what) not found; looked for \(candidates.joined(separator: ", "))"
         case .unreadableFile(let path):
@@ -52,7 +60,7 @@ public enum DataError: Error, CustomStringConvertible {
         case .shardClassesDiffer(let path, let firstShard):
             return "shard \(path) lists different classes than \(firstShard)"
         case .noShards(let directory):
-            return "no SHARD-*.h5 files in \(directory) (run `disttrain prepare imagenet --from DIR --out \(directory)`)"
+            return "no SHARD-*.h5 files in \(directory) (write them with `disttrain prepare imagenet --from IMAGENET --out DATA_ROOT`)"
         case .emptyClassFolder(let path):
             return "class folder \(path) holds no .JPEG files"
         case .noClassFolders(let directory):

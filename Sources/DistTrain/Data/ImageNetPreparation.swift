@@ -51,25 +51,20 @@ public struct ImageNetPreparation {
     /// one call at a time.
     public func run(progress: @escaping @Sendable (Progress) -> Void,
                     skippedFile: @escaping @Sendable (SkippedFile) -> Void) throws -> [SplitSummary] {
-        try DataFile.requireDirectory(source)
+        guard DataFile.isDirectory(source) else { throw DataError.sourceNotFound(path: source) }
         let classes = try Self.classFolders(in: source + "/train")
-        var summaries = [SplitSummary]()
-        for split in ["train", "val"] {
-            let files = try Self.listFiles(split: "\(source)/\(split)", classes: classes)
-            summaries.append(try prepare(split: split, files: files, classes: classes,
-                                         progress: progress, skippedFile: skippedFile))
+        // Both trees are listed before anything is written, so a layout error costs no time.
+        let splits = try ["train", "val"].map { ($0, try Self.listFiles(split: "\(source)/\($0)", classes: classes)) }
+        return try splits.map { split, files in
+            try prepare(split: split, files: files, classes: classes, progress: progress, skippedFile: skippedFile)
         }
-        return summaries
     }
 
     /// The class folders of `directory`, sorted (the label of a class is its position).
     static func classFolders(in directory: String) throws -> [String] {
-        try DataFile.requireDirectory(directory)
+        guard DataFile.isDirectory(directory) else { throw DataError.missingDirectory(path: directory) }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { name in
-            var isDirectory: ObjCBool = false
-            return !name.hasPrefix(".")
-                && FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
-                && isDirectory.boolValue
+            !name.hasPrefix(".") && DataFile.isDirectory("\(directory)/\(name)")
         }
         guard !names.isEmpty else { throw DataError.noClassFolders(directory: directory) }
         return names.sorted()
@@ -113,6 +108,13 @@ public struct ImageNetPreparation {
         }
     }
 
+    /// JSON for the shard attributes, paths written as they are (no `\/`).
+    static var jsonEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }
+
     static func shardName(_ index: Int) -> String { String(format: "SHARD-%05d.h5", index) }
 
     /// True when `path` is a finished shard of `sourceFiles` files with this class list.
@@ -131,7 +133,7 @@ public struct ImageNetPreparation {
                          skippedFile: @escaping @Sendable (SkippedFile) -> Void) throws -> SplitSummary {
         let directory = "\(output)/\(split)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let classesJSON = String(decoding: try JSONEncoder().encode(classes), as: UTF8.self)
+        let classesJSON = String(decoding: try Self.jsonEncoder.encode(classes), as: UTF8.self)
         let shardCount = (files.count + shardSize - 1) / shardSize
         let tally = PreparationTally(split: split, filesTotal: files.count, shardCount: shardCount,
                                      progress: progress, skippedFile: skippedFile)
@@ -194,7 +196,7 @@ public struct ImageNetPreparation {
         }
         try root.writeAttribute("classes", classesJSON)
         try root.writeAttribute("sourceFiles", Int64(files.count))
-        try root.writeAttribute("skippedFiles", String(decoding: try JSONEncoder().encode(skipped), as: UTF8.self))
+        try root.writeAttribute("skippedFiles", String(decoding: try Self.jsonEncoder.encode(skipped), as: UTF8.self))
         try shard.flush()
         try shard.close()
         try? FileManager.default.removeItem(atPath: path)

@@ -54,10 +54,8 @@ enum DataFile {
         return path
     }
 
-    static func requireDirectory(_ path: String) throws {
+    static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw DataError.rootNotFound(path: path)
-        }
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }

@@ -32,7 +32,7 @@ final class ShardImages: @unchecked Sendable {
 
     /// The shard files in `directory`, in name order.
     static func shardFiles(in directory: String) throws -> [String] {
-        try DataFile.requireDirectory(directory)
+        guard DataFile.isDirectory(directory) else { throw DataError.noShards(directory: directory) }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { $0.hasPrefix("SHARD-") && $0.hasSuffix(".h5") }.sorted().map { "\(directory)/\($0)" }
     }
@@ -117,8 +117,8 @@ final class ShardImages: @unchecked Sendable {
         return (low, sample - shardStarts[low])
     }
 
-    /// The images dataset of `shard`, opening the file when it is not open (closing the least
-    /// recently used one when `openFileLimit` are).
+    /// The images dataset of `shard`, opening the file when it is not open (letting go of the
+    /// least recently used one when `openFileLimit` are).
     private func imageDataset(shard: Int) throws -> HDF5Dataset {
         lock.lock()
         defer { lock.unlock() }
@@ -129,7 +129,7 @@ final class ShardImages: @unchecked Sendable {
         }
         if openDatasets.count >= Self.openFileLimit,
            let oldest = openDatasets.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-            try? oldest.value.dataset.file.close()
+            // Dropped, not closed: a worker may still be reading it; the file closes with its last reference.
             openDatasets[oldest.key] = nil
         }
         let dataset = try HDF5File.open(shardPaths[shard]).root.dataset(content == .jpeg ? "jpeg" : "pixels")

@@ -41,7 +41,7 @@ public final class TrainingData {
     /// serve each batch stream.
     public init(configuration: DataConfiguration, inputSize: Int, seed: UInt64,
                 validationIndices: [Int]? = nil, workers: Int) throws {
-        try DataFile.requireDirectory(configuration.root)
+        guard DataFile.isDirectory(configuration.root) else { throw DataError.rootNotFound(path: configuration.root) }
         let normalization = Normalization.of(configuration.dataset)
         let training: SampleRenderer
         let test: SampleRenderer
