@@ -197,6 +197,7 @@ public struct MSDNetArchitecture: Equatable, Sendable {
                     inScales = scales - max(0, layersSoFar - 2) / interval
                     outScales = scales - (layersSoFar - 1) / interval
                 }
+                // The formula never exceeds the scales present in configurations the reference can build.
                 inScales = min(inScales, presentScales)
                 let offset = scales - outScales
                 let discard = inScales - outScales

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Training throughput of one configuration on synthetic data (`disttrain bench`).
-public struct TrainingBenchmarkResult: Sendable {
+public struct TrainingBenchmarkResult: CustomStringConvertible, Sendable {
     public var batchSize: Int
     public var steps: Int
     public var seconds: Double
@@ -13,7 +13,7 @@ public struct TrainingBenchmarkResult: Sendable {
         var lines = [String(format: "%d steps of batch %d: %.1f images/s (%.1f ms/step)", steps, batchSize, imagesPerSecond,
                             1000 * seconds / Double(steps))]
         for entry in operatorSeconds {
-            let name = entry.name + String(repeating: " ", count: max(0, 28 - entry.name.count))
+            let name = entry.name + String(repeating: " ", count: max(1, 40 - entry.name.count))
             lines.append("  " + name + String(format: "%8.1f ms/step %6.1f%%", 1000 * entry.seconds / Double(steps),
                                                   100 * entry.seconds / seconds))
         }

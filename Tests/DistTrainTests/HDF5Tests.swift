@@ -287,11 +287,7 @@ final class HDF5Tests: XCTestCase {
 
     // MARK: - The shared reference fixture (written by h5py from the PyTorch reference)
 
-    private var fixturePath: String {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("../shared/fixtures/msdnet-cifar-tiny.h5").standardizedFileURL.path
-    }
+    private var fixturePath: String { FixtureLocation.path("msdnet-cifar-tiny.h5") }
 
     func testReadsTheReferenceFixture() throws {
         let root = try HDF5File.open(fixturePath).root

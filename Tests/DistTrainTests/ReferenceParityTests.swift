@@ -5,12 +5,8 @@ import XCTest
 /// forward and gradients with and without GE, BN buffers, evaluation logits, two SGD steps,
 /// IMTA phase II, budgeted evaluation) and requires every group within the fixture README's tolerances.
 final class ReferenceParityTests: XCTestCase {
-    static let fixture = "/work/shared/fixtures/msdnet-cifar-tiny.h5"
-
     func testTinyMSDNetMatchesReference() throws {
-        let path = ProcessInfo.processInfo.environment["DISTTRAIN_REFERENCE_FIXTURE"] ?? Self.fixture
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "reference fixture \(path) is not present")
-        let report = try ReferenceCheck.run(file: path)
+        let report = try ReferenceCheck.run(file: FixtureLocation.path("msdnet-cifar-tiny.h5"))
         print(report)
         let groups = Set(report.comparisons.map { $0.name.split(separator: "/").first.map(String.init) ?? $0.name })
         XCTAssertEqual(groups, ["phase1", "phase1_without_ge", "eval", "sgd_two_steps", "phase2", "dynamic"])

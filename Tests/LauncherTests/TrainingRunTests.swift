@@ -183,6 +183,32 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertTrue(fresh.standardOutput.contains("--fresh: ignoring"), fresh.standardOutput)
     }
 
+    /// A checkpoint that cannot be written mid-run stops the run with the file's name and keeps
+    /// the previous checkpoint intact.
+    func testFailedCheckpointWriteKeepsThePreviousOne() throws {
+        let path = try write(configuration(name: "failing-write", phase1Epochs: 2, phase2Epochs: 0, evaluation: false))
+        // A directory where the second epoch's temporary file must go makes that write fail.
+        let blocked = runDirectory("failing-write").appendingPathComponent("checkpoints/phase1-epoch2.h5.partial")
+        try FileManager.default.createDirectory(at: blocked, withIntermediateDirectories: true)
+        let outcome = try train([path])
+        XCTAssertNotEqual(outcome.status, 0)
+        XCTAssertTrue(outcome.standardError.contains("phase1-epoch2.h5"), outcome.standardError)
+        XCTAssertEqual(outcome.standardError.split(separator: "\n").count, 1, outcome.standardError)
+        XCTAssertTrue(checkpoints("failing-write").contains("phase1-epoch1.h5"))
+        XCTAssertFalse(checkpoints("failing-write").contains("phase1-epoch2.h5"))
+        let previous = try HDF5File.open(runDirectory("failing-write").appendingPathComponent("checkpoints/phase1-epoch1.h5").path)
+        XCTAssertEqual(try previous.root.readAttribute("epoch", as: Int64.self), 1)
+        try previous.close()
+    }
+
+    func testResumeFromAMissingCheckpointIsAClearError() throws {
+        let path = try write(configuration(name: "missing-resume"))
+        let missing = directory.appendingPathComponent("nowhere/phase1-epoch3.h5").path
+        let outcome = try train([path, "--resume", missing])
+        XCTAssertNotEqual(outcome.status, 0)
+        XCTAssertTrue(outcome.standardError.contains("\(missing): no such checkpoint"), outcome.standardError)
+    }
+
     func testUnwritableRunDirectoryIsAClearError() throws {
         let blocker = directory.appendingPathComponent("a-file")
         try Data("not a directory".utf8).write(to: blocker)

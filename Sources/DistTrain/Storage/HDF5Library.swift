@@ -27,7 +27,9 @@ enum HDF5Library {
         let walker: H5E_walk2_t = { _, error, clientData in
             guard let error, let clientData else { return 0 }
             let messages = Unmanaged<Messages>.fromOpaque(clientData).takeUnretainedValue()
-            let description = error.pointee.desc.map { String(cString: $0) } ?? ""
+            // Some messages (file-open failures) carry their own line breaks.
+            let description = (error.pointee.desc.map { String(cString: $0) } ?? "")
+                .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
             let function = error.pointee.func_name.map { String(cString: $0) } ?? "?"
             messages.lines.append("\(description) (\(function))")
             return 0

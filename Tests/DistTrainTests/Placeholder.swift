@@ -1,2 +1,0 @@
-import XCTest
-final class DistTrainTestsPlaceholder: XCTestCase { func testBuilds() {} }
