@@ -4,58 +4,9 @@ import XCTest
 /// Runs the built `disttrain` executable as a user would and checks what the user sees: exit
 /// statuses, one-line errors on standard error, and a true `--help` for every command.
 final class CommandLineTests: XCTestCase {
-    private struct Outcome {
-        let status: Int32
-        let standardOutput: String
-        let standardError: String
-    }
-
-    /// The executable SwiftPM builds next to the test bundle (`.build/<configuration>/disttrain`).
-    private func executable() throws -> URL {
-        let bundleDirectory = Bundle(for: Self.self).bundleURL.deletingLastPathComponent()
-        let candidates = [
-            bundleDirectory.appendingPathComponent("disttrain"),
-            URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent("disttrain"),
-        ]
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            XCTFail("no disttrain executable beside the tests in \(candidates.map(\.path)); build all products first")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        return found
-    }
-
-    /// `mpirun` from the PATH.
-    private func mpirun() throws -> URL {
-        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
-        guard let found = directories.map({ URL(fileURLWithPath: String($0)).appendingPathComponent("mpirun") })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            XCTFail("no mpirun on the PATH (Debian: openmpi-bin)")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        return found
-    }
-
-    private func run(_ arguments: [String], program: URL? = nil, environment: [String: String] = [:]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = try program ?? executable()
-        process.arguments = arguments
-        // A test run under mpirun must not make the child believe it is a rank of that world.
-        var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMI") && !$0.key.hasPrefix("PMIX") }
-        inherited.merge(environment) { _, new in new }
-        process.environment = inherited
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(
-            status: process.terminationStatus,
-            standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorData, as: UTF8.self))
+    private func run(_ arguments: [String], ranks: Int? = nil) throws -> DistTrainExecutable.Outcome {
+        try DistTrainExecutable.run(arguments, ranks: ranks, environment: ["OPENBLAS_NUM_THREADS": "1"],
+                                    outputDirectory: directory)
     }
 
     private var directory: URL!
@@ -91,7 +42,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     private func assertRejected(
-        _ outcome: Outcome, naming keyPath: String, file: StaticString = #filePath, line: UInt = #line
+        _ outcome: DistTrainExecutable.Outcome, naming keyPath: String, file: StaticString = #filePath, line: UInt = #line
     ) {
         XCTAssertEqual(outcome.status, 2, outcome.standardError, file: file, line: line)
         let lines = outcome.standardError.split(separator: "\n", omittingEmptySubsequences: true)
@@ -119,10 +70,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testWorldSizeUnderMpirunMustDivideTheGlobalBatch() throws {
-        let arguments = ["-n", "3", "--oversubscribe", try executable().path, try runFile()]
-        let outcome = try run(arguments, program: try mpirun(), environment: [
-            "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OPENBLAS_NUM_THREADS": "1",
-        ])
+        let outcome = try run([try runFile()], ranks: 3)
         XCTAssertEqual(outcome.status, 2, outcome.standardError)
         // mpirun adds its own report of the failed job; the run file's reason appears once.
         let reasons = outcome.standardError.split(separator: "\n").filter { $0.contains(": phase1.batchSize: expected ") }
