@@ -11,7 +11,8 @@ XCTEST := $(SCRATCH)/release/disttrainPackageTests.xctest
 MULTI_RANK_TESTS := DistTrainTests.MultiRankCommunicatorTests
 ROOT_MPI_ENVIRONMENT := $(if $(filter 0,$(shell id -u)),OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1,)
 # Ranks share the cores: one OpenBLAS thread each keeps three ranks on two cores from thrashing.
-MPIRUN := $(ROOT_MPI_ENVIRONMENT) OPENBLAS_NUM_THREADS=1 mpirun
+# A rank that fails inside a collective must not leave the others waiting forever.
+MPIRUN := $(ROOT_MPI_ENVIRONMENT) OPENBLAS_NUM_THREADS=1 timeout 600 mpirun
 
 .PHONY: all deps build demo test clean
 
