@@ -1,5 +1,3 @@
-import Foundation
-
 /// A labelled image set held in memory as 8-bit pixels, sample-major then channel-major
 /// `[count, channels, height, width]` (the layout of the CIFAR binaries; MNIST has one channel).
 public final class PixelImages: Sendable {
@@ -28,34 +26,5 @@ public final class PixelImages: Sendable {
         let sampleSize = channels * height * width
         return PixelImages(pixels: Array(pixels[0..<limit * sampleSize]), labels: Array(labels[0..<limit]),
                            channels: channels, height: height, width: width, classCount: classCount)
-    }
-}
-
-/// Reading whole data files, gunzipping those that start with the gzip magic bytes.
-enum DataFile {
-    static func read(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError.unreadableFile(path: path)
-        }
-        let bytes = [UInt8](data)
-        guard Inflate.isGzip(bytes) else { return bytes }
-        do {
-            return try Inflate.gunzip(bytes)
-        } catch let error as InflateError {
-            throw DataError.compressedFile(path: path, reason: error)
-        }
-    }
-
-    /// The first of `candidates` that exists.
-    static func firstExisting(_ candidates: [String], what: String) throws -> String {
-        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw DataError.missingFile(what: what, candidates: candidates)
-        }
-        return path
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }

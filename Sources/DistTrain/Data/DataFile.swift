@@ -1,0 +1,30 @@
+import Foundation
+
+/// Reading whole data files, gunzipping those that start with the gzip magic bytes.
+enum DataFile {
+    static func read(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError.unreadableFile(path: path)
+        }
+        let bytes = [UInt8](data)
+        guard Inflate.isGzip(bytes) else { return bytes }
+        do {
+            return try Inflate.gunzip(bytes)
+        } catch let error as InflateError {
+            throw DataError.compressedFile(path: path, reason: error)
+        }
+    }
+
+    /// The first of `candidates` that exists.
+    static func firstExisting(_ candidates: [String], what: String) throws -> String {
+        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw DataError.missingFile(what: what, candidates: candidates)
+        }
+        return path
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+}

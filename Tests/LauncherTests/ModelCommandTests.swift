@@ -1,0 +1,73 @@
+import Foundation
+import XCTest
+
+/// `info` and `check-reference` as a user runs them.
+final class ModelCommandTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    private var fixture: URL {
+        if let path = ProcessInfo.processInfo.environment["DISTTRAIN_FIXTURES"] {
+            return URL(fileURLWithPath: path).appendingPathComponent("msdnet-cifar-tiny.h5")
+        }
+        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/msdnet-cifar-tiny.h5")
+    }
+
+    /// The paper's Table 1: cumulative MADDs of the 7-exit CIFAR-100 network.
+    func testInfoPrintsThePapersTable1() throws {
+        let outcome = try DistTrainExecutable.run(["info", repositoryRoot.appendingPathComponent("cluster/cifar100.json").path],
+                                                  outputDirectory: directory)
+        XCTAssertEqual(outcome.status, 0, outcome.standardError)
+        for madds in ["6.86M", "14.35M", "27.29M", "48.45M", "76.43M", "108.85M", "137.28M"] {
+            XCTAssertTrue(outcome.standardOutput.contains(madds), "\(madds) missing from:\n\(outcome.standardOutput)")
+        }
+        XCTAssertTrue(outcome.standardOutput.contains("3.967M (3966664)"), outcome.standardOutput)
+    }
+
+    func testCheckReferencePassesOnTheFixtureAndFailsOnATamperedCopy() throws {
+        let passing = try DistTrainExecutable.run(["check-reference", fixture.path], outputDirectory: directory)
+        XCTAssertEqual(passing.status, 0, passing.standardOutput + passing.standardError)
+        for group in ["phase1/grad", "phase1_without_ge/grad", "eval/logits", "sgd_two_steps/params", "phase2/grad", "dynamic"] {
+            XCTAssertTrue(passing.standardOutput.contains(group), "\(group) missing from:\n\(passing.standardOutput)")
+        }
+
+        // One gradient entry moved by 1.0: the check must name the group and fail.
+        let tampered = directory.appendingPathComponent("tampered.h5")
+        try FileManager.default.copyItem(at: fixture, to: tampered)
+        let edit = Process()
+        edit.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        edit.arguments = ["python3", "-c", """
+            import h5py, sys
+            with h5py.File(sys.argv[1], 'r+') as f:
+                d = f['phase1/grad/classifier.0.linear.weight']
+                d[0, 0] = d[0, 0] + 1.0
+            """, tampered.path]
+        try edit.run()
+        edit.waitUntilExit()
+        XCTAssertEqual(edit.terminationStatus, 0, "python3 with h5py is needed (make deps)")
+        let failing = try DistTrainExecutable.run(["check-reference", tampered.path], outputDirectory: directory)
+        XCTAssertEqual(failing.status, 1, failing.standardOutput + failing.standardError)
+        let phase1Line = failing.standardOutput.split(separator: "\n").first { $0.hasPrefix("phase1/grad ") }
+        XCTAssertTrue(phase1Line?.contains("classifier.0.linear.weight") ?? false, failing.standardOutput)
+    }
+
+    func testCheckReferenceOnAMissingFileIsAOneLineError() throws {
+        let outcome = try DistTrainExecutable.run(["check-reference", directory.appendingPathComponent("absent.h5").path],
+                                                  outputDirectory: directory)
+        XCTAssertEqual(outcome.status, 2)
+        XCTAssertEqual(outcome.standardError.split(separator: "\n").count, 1, outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("absent.h5"), outcome.standardError)
+    }
+}
