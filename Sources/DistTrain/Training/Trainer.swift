@@ -58,14 +58,14 @@ public struct RunSummary: Sendable {
 public final class Trainer {
     public let configuration: RunConfiguration
     public let communicator: Communicator
-    private let observer: TrainingObserver?
-    private let stopRequest: StopRequest
-    private let options: TrainerOptions
-    private let runDirectory: String
-    private let checkpoints: CheckpointDirectory
-    private let configurationJSON: String
-    private var metrics: MetricsLog?
-    private var lastCheckpoint: String?
+    let observer: TrainingObserver?
+    let stopRequest: StopRequest
+    let options: TrainerOptions
+    let runDirectory: String
+    let checkpoints: CheckpointDirectory
+    let configurationJSON: String
+    var metrics: MetricsLog?
+    var lastCheckpoint: String?
     private var trainedImages = 0
     private var trainingSeconds = 0.0
     private var stepsThisRun = 0
@@ -162,7 +162,7 @@ public final class Trainer {
         return finish(summary, stopped: false, started: started)
     }
 
-    private func finish(_ summary: RunSummary, stopped: Bool, started: Date) -> RunSummary {
+    func finish(_ summary: RunSummary, stopped: Bool, started: Date) -> RunSummary {
         var result = summary
         result.stopped = stopped
         result.wallSeconds = Date().timeIntervalSince(started)
@@ -174,14 +174,14 @@ public final class Trainer {
     // MARK: - Set-up
 
     /// `threadsPerRank`, else the node's cores shared evenly among the ranks on it.
-    private func threadsPerRank() -> Int {
+    func threadsPerRank() -> Int {
         if let threads = configuration.threadsPerRank { return threads }
         let environment = ProcessInfo.processInfo.environment
         let localRanks = Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
         return max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1))
     }
 
-    private func prepareRunDirectory() throws {
+    func prepareRunDirectory() throws {
         var failure = ""
         if communicator.isRoot {
             do {
@@ -201,178 +201,11 @@ public final class Trainer {
         if !message.isEmpty { throw TrainingError.cannotWrite(path: runDirectory, reason: message) }
     }
 
-    // MARK: - Checkpoints
-
-    private struct Restored {
-        var position: (phase: Int, epoch: Int, step: Int)
-        var validationIndices: [Int]
-    }
-
-    private func restoreCheckpoint(
-        backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
-    ) throws -> Restored? {
-        var outcome: (phase: Int, epoch: Int, step: Int, indices: [Int])?
-        var failure = ""
-        if communicator.isRoot {
-            do {
-                outcome = try chooseAndRestore(backbone: backbone, backboneOptimizer: backboneOptimizer, buildHeads: buildHeads)
-            } catch {
-                failure = "\(error)"
-            }
-        }
-        let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw RootRankFailure(message: message) }
-        let header = try communicator.broadcast(
-            outcome.map { [1, Int64($0.phase), Int64($0.epoch), Int64($0.step)] } ?? [0, 0, 0, 0], from: 0)
-        guard header[0] == 1 else { return nil }
-        let indices = try communicator.broadcast((outcome?.indices ?? []).map { Int64($0) }, from: 0)
-        return Restored(position: (Int(header[1]), Int(header[2]), Int(header[3])), validationIndices: indices.map { Int($0) })
-    }
-
-    private func chooseAndRestore(
-        backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
-    ) throws -> (phase: Int, epoch: Int, step: Int, indices: [Int])? {
-        let candidates: [String]
-        switch options.resume {
-        case .fresh:
-            let existing = checkpoints.files()
-            if !existing.isEmpty {
-                observer?.note("--fresh: ignoring \(existing.count) checkpoint(s) in \(checkpoints.path) (they are deleted as new ones are written)")
-            }
-            return nil
-        case let .checkpoint(path):
-            guard FileManager.default.fileExists(atPath: path) else { throw TrainingError.missingCheckpoint(path: path) }
-            candidates = [path]
-        case .automatic:
-            candidates = checkpoints.files()
-        }
-        for path in candidates {
-            do {
-                let metadata = try Checkpoint.metadata(at: path)
-                try checkCompatibility(metadata, path: path)
-                var model = backbone.stateTensors
-                var momentum = backboneOptimizer.momentumTensors
-                if metadata.phase == 2 {
-                    let (heads, headsOptimizer) = buildHeads()
-                    model = heads.stateTensors
-                    momentum = headsOptimizer.momentumTensors
-                }
-                let restored = try Checkpoint.restore(from: path, model: model, momentum: momentum)
-                if metadata.phase == 2 { buildHeads().1.momentumBufferInitialized = true } else { backboneOptimizer.momentumBufferInitialized = true }
-                if metadata.worldSize != communicator.size {
-                    observer?.note("\(path) was written by \(metadata.worldSize) rank(s), this run has \(communicator.size): same samples per step, different split across ranks")
-                }
-                observer?.note("resuming from \(path) (phase \(metadata.phase), \(metadata.epoch) epoch(s) done, step \(metadata.step))")
-                lastCheckpoint = path
-                return (metadata.phase, metadata.epoch, metadata.step, restored.validationIndices)
-            } catch let error as TrainingError {
-                if case .incompatibleCheckpoint = error { throw error }
-                if case .checkpoint = options.resume { throw error }
-                observer?.note("skipping \(error); trying the one before it")
-            }
-        }
-        if !candidates.isEmpty {
-            observer?.note("no checkpoint in \(checkpoints.path) could be read; starting fresh")
-        }
-        return nil
-    }
-
-    /// Refuses a checkpoint whose model (or data set, or GE setting) differs from this run's.
-    private func checkCompatibility(_ metadata: CheckpointMetadata, path: String) throws {
-        guard let saved = try? JSONSerialization.jsonObject(with: Data(metadata.configuration.utf8)) as? [String: Any],
-              let current = try? JSONSerialization.jsonObject(with: Data(configurationJSON.utf8)) as? [String: Any] else {
-            throw TrainingError.unreadableCheckpoint(path: path, reason: "attribute config is not a JSON object")
-        }
-        func value(_ object: [String: Any], _ keyPath: [String]) -> String {
-            var node: Any? = object
-            for key in keyPath { node = (node as? [String: Any])?[key] }
-            guard let node else { return "(absent)" }
-            if let data = try? JSONSerialization.data(withJSONObject: node, options: [.sortedKeys, .fragmentsAllowed]) {
-                return String(decoding: data, as: UTF8.self)
-            }
-            return "\(node)"
-        }
-        let modelKeys = Set(((saved["model"] as? [String: Any]) ?? [:]).keys).union(((current["model"] as? [String: Any]) ?? [:]).keys)
-        let keyPaths = modelKeys.sorted().map { ["model", $0] } + [["gradientEquilibrium"], ["data", "dataset"]]
-        for keyPath in keyPaths {
-            let before = value(saved, keyPath), now = value(current, keyPath)
-            if before != now {
-                throw TrainingError.incompatibleCheckpoint(path: path, key: keyPath.joined(separator: "."),
-                                                           checkpointValue: before, runValue: now)
-            }
-        }
-    }
-
-    /// Rank 0 writes a checkpoint of `network` with BatchNorm running statistics averaged over the
-    /// ranks (a copy: each rank's own statistics are left as they were), then prunes old ones.
-    private func writeCheckpoint(phase: Int, epoch: Int, step: Int, network: TrainableNetwork, optimizer: SGD,
-                                 validationIndices: [Int]) throws -> String {
-        let metadata = CheckpointMetadata(phase: phase, epoch: epoch, step: step, worldSize: communicator.size,
-                                          seed: configuration.seed, configuration: configurationJSON)
-        let path = (checkpoints.path as NSString).appendingPathComponent(metadata.fileName)
-        var failure = ""
-        try withAveragedBatchNormStatistics(network) {
-            guard communicator.isRoot else { return }
-            do {
-                try Checkpoint.write(to: path, metadata: metadata, model: network.stateTensors,
-                                     momentum: optimizer.momentumTensors, validationIndices: validationIndices)
-                checkpoints.prune(keep: configuration.checkpoint.keep)
-            } catch {
-                failure = "\(error)"
-            }
-        }
-        let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw RootRankFailure(message: message) }
-        lastCheckpoint = path
-        return path
-    }
-
-    private func runningStatistics(_ network: TrainableNetwork) -> [NamedTensor] {
-        network.stateTensors.filter { $0.name.hasSuffix("running_mean") || $0.name.hasSuffix("running_var") }
-    }
-
-    /// Replaces every rank's BatchNorm running statistics by their mean over the ranks.
-    private func averageBatchNormStatistics(_ network: TrainableNetwork) throws {
-        guard communicator.size > 1 else { return }
-        for tensor in runningStatistics(network) {
-            guard case let .float(pointer) = tensor.storage else { continue }
-            try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: pointer, count: tensor.count))
-        }
-    }
-
-    private func withAveragedBatchNormStatistics(_ network: TrainableNetwork, _ body: () throws -> Void) throws {
-        guard communicator.size > 1 else { return try body() }
-        let tensors = runningStatistics(network)
-        let saved: [[Float]] = tensors.map { tensor in
-            guard case let .float(pointer) = tensor.storage else { return [] }
-            return Array(UnsafeBufferPointer(start: pointer, count: tensor.count))
-        }
-        try averageBatchNormStatistics(network)
-        defer {
-            for (tensor, values) in zip(tensors, saved) {
-                if case let .float(pointer) = tensor.storage { values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: tensor.count) } }
-            }
-        }
-        try body()
-    }
-
-    private func broadcastState(_ tensors: [NamedTensor]) throws {
-        guard communicator.size > 1 else { return }
-        for tensor in tensors {
-            switch tensor.storage {
-            case let .float(pointer):
-                try communicator.broadcast(UnsafeMutableBufferPointer(start: pointer, count: tensor.count), from: 0)
-            case let .int64(pointer):
-                try communicator.broadcast(UnsafeMutableBufferPointer(start: pointer, count: 1), from: 0)
-            }
-        }
-    }
-
     // MARK: - Training
 
     /// Trains one phase from `(epoch, step)`; returns false if a stop request ended it early
     /// (after a checkpoint).
-    private func trainPhase(_ phase: Int, network: TrainableNetwork, optimizer: SGD, settings: PhaseConfiguration,
+    func trainPhase(_ phase: Int, network: TrainableNetwork, optimizer: SGD, settings: PhaseConfiguration,
                             data: TrainingData, from start: (epoch: Int, step: Int)) throws -> Bool {
         let rank = communicator.rank, worldSize = communicator.size
         let stepsPerEpoch = data.trainingStepsPerEpoch(globalBatchSize: settings.batchSize)
@@ -476,7 +309,7 @@ public final class Trainer {
     }
 
     /// Compares a checksum of the weights across ranks; they must agree bit for bit.
-    private func checkReplicasAgree(_ parameters: ParameterArena, phase: Int, epoch: Int, step: Int) throws {
+    func checkReplicasAgree(_ parameters: ParameterArena, phase: Int, epoch: Int, step: Int) throws {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for index in 0..<parameters.count {
             hash = (hash ^ UInt64(parameters.values[index].bitPattern)) &* 0x0000_0100_0000_01b3
@@ -487,7 +320,7 @@ public final class Trainer {
         }
     }
 
-    private func recordStep(_ report: StepReport) {
+    func recordStep(_ report: StepReport) {
         metrics?.append([
             "kind": "step", "phase": report.phase, "epoch": report.epoch + 1, "step": report.step,
             "stepsPerEpoch": report.stepsPerEpoch, "lr": report.learningRate, "loss": report.loss,
@@ -496,7 +329,7 @@ public final class Trainer {
         ])
     }
 
-    private func recordEpoch(_ report: EpochReport) {
+    func recordEpoch(_ report: EpochReport) {
         metrics?.append([
             "kind": "epoch", "phase": report.phase, "epoch": report.epoch + 1, "lr": report.learningRate,
             "loss": report.trainingLoss, "trainAccuracy": report.trainingAccuracy,
@@ -504,130 +337,6 @@ public final class Trainer {
             "dataWaitSeconds": report.dataWaitSeconds, "seconds": report.seconds,
             "checkpoint": report.checkpointPath ?? "",
         ])
-    }
-
-    // MARK: - Evaluation
-
-    /// Per-exit class probabilities of this rank's slice of `split`, `[exit][sample * classes + class]`.
-    private func localProbabilities(_ network: TrainableNetwork, data: TrainingData,
-                                    split: EvaluationSplit) throws -> (probabilities: [[Float]], count: Int) {
-        let classes = network.classCount, exits = network.exitCount
-        let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
-        let stream = data.evaluationBatches(split: split, batchSize: batchSize, rank: communicator.rank,
-                                            worldSize: communicator.size)
-        var probabilities = [[Float]](repeating: [], count: exits)
-        for exit in 0..<exits { probabilities[exit].reserveCapacity(stream.sampleCount * classes) }
-        let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
-        defer { logits.forEach { $0.deallocate() } }
-        var count = 0
-        while let batch = try stream.next() {
-            network.predict(images: batch.images, count: batch.count, logits: logits)
-            for exit in 0..<exits {
-                for row in 0..<batch.count {
-                    appendSoftmax(logits[exit] + row * classes, classes: classes, to: &probabilities[exit])
-                }
-            }
-            count += batch.count
-        }
-        return (probabilities, count)
-    }
-
-    private func appendSoftmax(_ logits: UnsafePointer<Float>, classes: Int, to output: inout [Float]) {
-        var largest = logits[0]
-        for c in 1..<classes { largest = max(largest, logits[c]) }
-        var total: Float = 0
-        let start = output.count
-        for c in 0..<classes {
-            let value = expf(logits[c] - largest)
-            output.append(value)
-            total += value
-        }
-        for c in start..<output.count { output[c] /= total }
-    }
-
-    /// Top-1 accuracy (percent) per exit on `split`, over every rank.
-    private func accuracy(_ network: TrainableNetwork, data: TrainingData, split: EvaluationSplit) throws -> [Double] {
-        let classes = network.classCount, exits = network.exitCount
-        let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
-        let stream = data.evaluationBatches(split: split, batchSize: batchSize, rank: communicator.rank,
-                                            worldSize: communicator.size)
-        let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
-        defer { logits.forEach { $0.deallocate() } }
-        var counts = [Double](repeating: 0, count: exits + 1)
-        while let batch = try stream.next() {
-            network.predict(images: batch.images, count: batch.count, logits: logits)
-            for exit in 0..<exits {
-                for row in 0..<batch.count where argmax(logits[exit] + row * classes, classes) == Int(batch.labels[row]) {
-                    counts[exit] += 1
-                }
-            }
-            counts[exits] += Double(batch.count)
-        }
-        try communicator.allReduce(&counts, .sum)
-        return (0..<exits).map { 100 * counts[$0] / max(counts[exits], 1) }
-    }
-
-    private func testAccuracy(_ network: TrainableNetwork, data: TrainingData) throws -> [Double] {
-        try accuracy(network, data: data, split: .test)
-    }
-
-    private func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
-        var best = 0
-        for index in 1..<count where values[index] > values[best] { best = index }
-        return best
-    }
-
-    /// Every rank computes exit probabilities of its slice of the validation hold-out and the test
-    /// set; rank 0 gathers them, writes `logits.h5` and runs the budgeted evaluation.
-    private func evaluate(_ network: TrainableNetwork, data: TrainingData, exitCosts: [ExitCost]) throws -> [BudgetedEvaluation.BudgetPoint] {
-        let validation = try gatherProbabilities(network, data: data, split: .validation)
-        let test = try gatherProbabilities(network, data: data, split: .test)
-        var failure = ""
-        var points: [BudgetedEvaluation.BudgetPoint] = []
-        if communicator.isRoot, let validation, let test {
-            do {
-                let madds = exitCosts.map { Double($0.multiplyAdds) }
-                try ExitLogits.write(to: (runDirectory as NSString).appendingPathComponent("logits.h5"),
-                                     validation: validation, test: test, exitCosts: exitCosts)
-                points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
-                                                     budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
-                try BudgetReport.write(points, exitCosts: exitCosts, runDirectory: runDirectory)
-                observer?.note(BudgetReport.table(points))
-            } catch {
-                failure = "\(error)"
-            }
-        }
-        let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw RootRankFailure(message: message) }
-        return points
-    }
-
-    private func gatherProbabilities(_ network: TrainableNetwork, data: TrainingData,
-                                     split: EvaluationSplit) throws -> BudgetedEvaluation.ExitProbabilities? {
-        let exits = network.exitCount, classes = network.classCount
-        let local = try localProbabilities(network, data: data, split: split)
-        let counts = try communicator.allGather(Int64(local.count))
-        let flat = local.probabilities.flatMap { $0 }
-        guard let gathered = try communicator.gather(flat, to: 0) else { return nil }
-        // Rank r's block is [exit, its samples, class]; interleave into [exit, all samples, class].
-        let total = counts.reduce(0) { $0 + Int($1) }
-        var values = [Float](repeating: 0, count: exits * total * classes)
-        var blockStart = 0, sampleStart = 0
-        for rankCount in counts.map({ Int($0) }) {
-            for exit in 0..<exits {
-                let source = blockStart + exit * rankCount * classes
-                let destination = (exit * total + sampleStart) * classes
-                values[destination..<(destination + rankCount * classes)] = gathered[source..<(source + rankCount * classes)]
-            }
-            blockStart += exits * rankCount * classes
-            sampleStart += rankCount
-        }
-        return BudgetedEvaluation.ExitProbabilities(exitCount: exits, sampleCount: total, classCount: classes,
-                                                     values: values, labels: data.labels(of: split).map { Int($0) })
-    }
-
-    private func formatted(_ accuracies: [Double]) -> String {
-        accuracies.map { String(format: "%.2f", $0) }.joined(separator: "  ")
     }
 }
 

@@ -1,0 +1,171 @@
+import Foundation
+import Model
+
+/// Choosing, restoring and writing checkpoints, and keeping BatchNorm statistics consistent
+/// across ranks around them.
+extension Trainer {
+    struct Restored {
+        var position: (phase: Int, epoch: Int, step: Int)
+        var validationIndices: [Int]
+    }
+
+    func restoreCheckpoint(
+        backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
+    ) throws -> Restored? {
+        var outcome: (phase: Int, epoch: Int, step: Int, indices: [Int])?
+        var failure = ""
+        if communicator.isRoot {
+            do {
+                outcome = try chooseAndRestore(backbone: backbone, backboneOptimizer: backboneOptimizer, buildHeads: buildHeads)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        let message = try communicator.broadcast(failure, from: 0)
+        if !message.isEmpty { throw RootRankFailure(message: message) }
+        let header = try communicator.broadcast(
+            outcome.map { [1, Int64($0.phase), Int64($0.epoch), Int64($0.step)] } ?? [0, 0, 0, 0], from: 0)
+        guard header[0] == 1 else { return nil }
+        let indices = try communicator.broadcast((outcome?.indices ?? []).map { Int64($0) }, from: 0)
+        return Restored(position: (Int(header[1]), Int(header[2]), Int(header[3])), validationIndices: indices.map { Int($0) })
+    }
+
+    func chooseAndRestore(
+        backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
+    ) throws -> (phase: Int, epoch: Int, step: Int, indices: [Int])? {
+        let candidates: [String]
+        switch options.resume {
+        case .fresh:
+            let existing = checkpoints.files()
+            if !existing.isEmpty {
+                observer?.note("--fresh: ignoring \(existing.count) checkpoint(s) in \(checkpoints.path) (they are deleted as new ones are written)")
+            }
+            return nil
+        case let .checkpoint(path):
+            guard FileManager.default.fileExists(atPath: path) else { throw TrainingError.missingCheckpoint(path: path) }
+            candidates = [path]
+        case .automatic:
+            candidates = checkpoints.files()
+        }
+        for path in candidates {
+            do {
+                let metadata = try Checkpoint.metadata(at: path)
+                try checkCompatibility(metadata, path: path)
+                var model = backbone.stateTensors
+                var momentum = backboneOptimizer.momentumTensors
+                if metadata.phase == 2 {
+                    let (heads, headsOptimizer) = buildHeads()
+                    model = heads.stateTensors
+                    momentum = headsOptimizer.momentumTensors
+                }
+                let restored = try Checkpoint.restore(from: path, model: model, momentum: momentum)
+                if metadata.phase == 2 { buildHeads().1.momentumBufferInitialized = true } else { backboneOptimizer.momentumBufferInitialized = true }
+                if metadata.worldSize != communicator.size {
+                    observer?.note("\(path) was written by \(metadata.worldSize) rank(s), this run has \(communicator.size): same samples per step, different split across ranks")
+                }
+                observer?.note("resuming from \(path) (phase \(metadata.phase), \(metadata.epoch) epoch(s) done, step \(metadata.step))")
+                lastCheckpoint = path
+                return (metadata.phase, metadata.epoch, metadata.step, restored.validationIndices)
+            } catch let error as TrainingError {
+                if case .incompatibleCheckpoint = error { throw error }
+                if case .checkpoint = options.resume { throw error }
+                observer?.note("skipping \(error); trying the one before it")
+            }
+        }
+        if !candidates.isEmpty {
+            observer?.note("no checkpoint in \(checkpoints.path) could be read; starting fresh")
+        }
+        return nil
+    }
+
+    /// Refuses a checkpoint whose model (or data set, or GE setting) differs from this run's.
+    func checkCompatibility(_ metadata: CheckpointMetadata, path: String) throws {
+        guard let saved = try? JSONSerialization.jsonObject(with: Data(metadata.configuration.utf8)) as? [String: Any],
+              let current = try? JSONSerialization.jsonObject(with: Data(configurationJSON.utf8)) as? [String: Any] else {
+            throw TrainingError.unreadableCheckpoint(path: path, reason: "attribute config is not a JSON object")
+        }
+        func value(_ object: [String: Any], _ keyPath: [String]) -> String {
+            var node: Any? = object
+            for key in keyPath { node = (node as? [String: Any])?[key] }
+            guard let node else { return "(absent)" }
+            if let data = try? JSONSerialization.data(withJSONObject: node, options: [.sortedKeys, .fragmentsAllowed]) {
+                return String(decoding: data, as: UTF8.self)
+            }
+            return "\(node)"
+        }
+        let modelKeys = Set(((saved["model"] as? [String: Any]) ?? [:]).keys).union(((current["model"] as? [String: Any]) ?? [:]).keys)
+        let keyPaths = modelKeys.sorted().map { ["model", $0] } + [["gradientEquilibrium"], ["data", "dataset"]]
+        for keyPath in keyPaths {
+            let before = value(saved, keyPath), now = value(current, keyPath)
+            if before != now {
+                throw TrainingError.incompatibleCheckpoint(path: path, key: keyPath.joined(separator: "."),
+                                                           checkpointValue: before, runValue: now)
+            }
+        }
+    }
+
+    /// Rank 0 writes a checkpoint of `network` with BatchNorm running statistics averaged over the
+    /// ranks (a copy: each rank's own statistics are left as they were), then prunes old ones.
+    func writeCheckpoint(phase: Int, epoch: Int, step: Int, network: TrainableNetwork, optimizer: SGD,
+                                 validationIndices: [Int]) throws -> String {
+        let metadata = CheckpointMetadata(phase: phase, epoch: epoch, step: step, worldSize: communicator.size,
+                                          seed: configuration.seed, configuration: configurationJSON)
+        let path = (checkpoints.path as NSString).appendingPathComponent(metadata.fileName)
+        var failure = ""
+        try withAveragedBatchNormStatistics(network) {
+            guard communicator.isRoot else { return }
+            do {
+                try Checkpoint.write(to: path, metadata: metadata, model: network.stateTensors,
+                                     momentum: optimizer.momentumTensors, validationIndices: validationIndices)
+                checkpoints.prune(keep: configuration.checkpoint.keep)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        let message = try communicator.broadcast(failure, from: 0)
+        if !message.isEmpty { throw RootRankFailure(message: message) }
+        lastCheckpoint = path
+        return path
+    }
+
+    func runningStatistics(_ network: TrainableNetwork) -> [NamedTensor] {
+        network.stateTensors.filter { $0.name.hasSuffix("running_mean") || $0.name.hasSuffix("running_var") }
+    }
+
+    /// Replaces every rank's BatchNorm running statistics by their mean over the ranks.
+    func averageBatchNormStatistics(_ network: TrainableNetwork) throws {
+        guard communicator.size > 1 else { return }
+        for tensor in runningStatistics(network) {
+            guard case let .float(pointer) = tensor.storage else { continue }
+            try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: pointer, count: tensor.count))
+        }
+    }
+
+    func withAveragedBatchNormStatistics(_ network: TrainableNetwork, _ body: () throws -> Void) throws {
+        guard communicator.size > 1 else { return try body() }
+        let tensors = runningStatistics(network)
+        let saved: [[Float]] = tensors.map { tensor in
+            guard case let .float(pointer) = tensor.storage else { return [] }
+            return Array(UnsafeBufferPointer(start: pointer, count: tensor.count))
+        }
+        try averageBatchNormStatistics(network)
+        defer {
+            for (tensor, values) in zip(tensors, saved) {
+                if case let .float(pointer) = tensor.storage { values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: tensor.count) } }
+            }
+        }
+        try body()
+    }
+
+    func broadcastState(_ tensors: [NamedTensor]) throws {
+        guard communicator.size > 1 else { return }
+        for tensor in tensors {
+            switch tensor.storage {
+            case let .float(pointer):
+                try communicator.broadcast(UnsafeMutableBufferPointer(start: pointer, count: tensor.count), from: 0)
+            case let .int64(pointer):
+                try communicator.broadcast(UnsafeMutableBufferPointer(start: pointer, count: 1), from: 0)
+            }
+        }
+    }
+}

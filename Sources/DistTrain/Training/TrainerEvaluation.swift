@@ -1,0 +1,128 @@
+import Foundation
+import Model
+
+/// Per-exit accuracy on a split, and the budgeted evaluation: exit probabilities gathered to rank
+/// 0, `logits.h5`, thresholds and the budget curve.
+extension Trainer {
+    /// Per-exit class probabilities of this rank's slice of `split`, `[exit][sample * classes + class]`.
+    func localProbabilities(_ network: TrainableNetwork, data: TrainingData,
+                                    split: EvaluationSplit) throws -> (probabilities: [[Float]], count: Int) {
+        let classes = network.classCount, exits = network.exitCount
+        let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
+        let stream = data.evaluationBatches(split: split, batchSize: batchSize, rank: communicator.rank,
+                                            worldSize: communicator.size)
+        var probabilities = [[Float]](repeating: [], count: exits)
+        for exit in 0..<exits { probabilities[exit].reserveCapacity(stream.sampleCount * classes) }
+        let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
+        defer { logits.forEach { $0.deallocate() } }
+        var count = 0
+        while let batch = try stream.next() {
+            network.predict(images: batch.images, count: batch.count, logits: logits)
+            for exit in 0..<exits {
+                for row in 0..<batch.count {
+                    appendSoftmax(logits[exit] + row * classes, classes: classes, to: &probabilities[exit])
+                }
+            }
+            count += batch.count
+        }
+        return (probabilities, count)
+    }
+
+    func appendSoftmax(_ logits: UnsafePointer<Float>, classes: Int, to output: inout [Float]) {
+        var largest = logits[0]
+        for c in 1..<classes { largest = max(largest, logits[c]) }
+        var total: Float = 0
+        let start = output.count
+        for c in 0..<classes {
+            let value = expf(logits[c] - largest)
+            output.append(value)
+            total += value
+        }
+        for c in start..<output.count { output[c] /= total }
+    }
+
+    /// Top-1 accuracy (percent) per exit on `split`, over every rank.
+    func accuracy(_ network: TrainableNetwork, data: TrainingData, split: EvaluationSplit) throws -> [Double] {
+        let classes = network.classCount, exits = network.exitCount
+        let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
+        let stream = data.evaluationBatches(split: split, batchSize: batchSize, rank: communicator.rank,
+                                            worldSize: communicator.size)
+        let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
+        defer { logits.forEach { $0.deallocate() } }
+        var counts = [Double](repeating: 0, count: exits + 1)
+        while let batch = try stream.next() {
+            network.predict(images: batch.images, count: batch.count, logits: logits)
+            for exit in 0..<exits {
+                for row in 0..<batch.count where argmax(logits[exit] + row * classes, classes) == Int(batch.labels[row]) {
+                    counts[exit] += 1
+                }
+            }
+            counts[exits] += Double(batch.count)
+        }
+        try communicator.allReduce(&counts, .sum)
+        return (0..<exits).map { 100 * counts[$0] / max(counts[exits], 1) }
+    }
+
+    func testAccuracy(_ network: TrainableNetwork, data: TrainingData) throws -> [Double] {
+        try accuracy(network, data: data, split: .test)
+    }
+
+    func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
+        var best = 0
+        for index in 1..<count where values[index] > values[best] { best = index }
+        return best
+    }
+
+    /// Every rank computes exit probabilities of its slice of the validation hold-out and the test
+    /// set; rank 0 gathers them, writes `logits.h5` and runs the budgeted evaluation.
+    func evaluate(_ network: TrainableNetwork, data: TrainingData, exitCosts: [ExitCost]) throws -> [BudgetedEvaluation.BudgetPoint] {
+        let validation = try gatherProbabilities(network, data: data, split: .validation)
+        let test = try gatherProbabilities(network, data: data, split: .test)
+        var failure = ""
+        var points: [BudgetedEvaluation.BudgetPoint] = []
+        if communicator.isRoot, let validation, let test {
+            do {
+                let madds = exitCosts.map { Double($0.multiplyAdds) }
+                try ExitLogits.write(to: (runDirectory as NSString).appendingPathComponent("logits.h5"),
+                                     validation: validation, test: test, exitCosts: exitCosts)
+                points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
+                                                     budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
+                try BudgetReport.write(points, exitCosts: exitCosts, runDirectory: runDirectory)
+                observer?.note(BudgetReport.table(points))
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        let message = try communicator.broadcast(failure, from: 0)
+        if !message.isEmpty { throw RootRankFailure(message: message) }
+        return points
+    }
+
+    func gatherProbabilities(_ network: TrainableNetwork, data: TrainingData,
+                                     split: EvaluationSplit) throws -> BudgetedEvaluation.ExitProbabilities? {
+        let exits = network.exitCount, classes = network.classCount
+        let local = try localProbabilities(network, data: data, split: split)
+        let counts = try communicator.allGather(Int64(local.count))
+        let flat = local.probabilities.flatMap { $0 }
+        guard let gathered = try communicator.gather(flat, to: 0) else { return nil }
+        // Rank r's block is [exit, its samples, class]; interleave into [exit, all samples, class].
+        let total = counts.reduce(0) { $0 + Int($1) }
+        var values = [Float](repeating: 0, count: exits * total * classes)
+        var blockStart = 0, sampleStart = 0
+        for rankCount in counts.map({ Int($0) }) {
+            for exit in 0..<exits {
+                let source = blockStart + exit * rankCount * classes
+                let destination = (exit * total + sampleStart) * classes
+                values[destination..<(destination + rankCount * classes)] = gathered[source..<(source + rankCount * classes)]
+            }
+            blockStart += exits * rankCount * classes
+            sampleStart += rankCount
+        }
+        return BudgetedEvaluation.ExitProbabilities(exitCount: exits, sampleCount: total, classCount: classes,
+                                                     values: values, labels: data.labels(of: split).map { Int($0) })
+    }
+
+    func formatted(_ accuracies: [Double]) -> String {
+        accuracies.map { String(format: "%.2f", $0) }.joined(separator: "  ")
+    }
+}
