@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Why a run file was rejected. Every case names the file and, where there is one, the key path
 /// (`phase1.schedule.kind`, `model.grFactor[2]`), so that `description` is the one line a user
@@ -81,6 +82,7 @@ extension RunConfiguration {
                     got: String(phase.batchSize))
             }
         }
+        try validateArchitecture(file: file)
         if requireDataRoot {
             var isDirectory: ObjCBool = false
             if !FileManager.default.fileExists(atPath: data.root, isDirectory: &isDirectory) || !isDirectory.boolValue {
@@ -88,6 +90,28 @@ extension RunConfiguration {
                     file: file, keyPath: "data.root",
                     expected: "an existing directory holding the \(data.dataset.rawValue) files",
                     got: JSONValue.string(data.root).quoted)
+            }
+        }
+    }
+}
+
+extension RunConfiguration {
+    /// Builds the network's plan from `model` alone, so that an architecture the reference
+    /// builder cannot make (a classifier that does not pool to 1x1, channels that do not add up)
+    /// is rejected with the run file's key before anything runs.
+    func validateArchitecture(file: String) throws {
+        do {
+            _ = try MSDNetArchitecture(model)
+        } catch let error as ArchitectureError {
+            switch error {
+            case let .invalidConfiguration(field, value, expected):
+                throw ConfigurationError.invalidValue(file: file, keyPath: "model.\(field)", expected: expected, got: value)
+            case .classifierNotPooledToOne:
+                throw ConfigurationError.invalidValue(
+                    file: file, keyPath: "model.inputSize",
+                    expected: "a size whose coarsest scale the classifier pools to 1x1 (\(error))", got: String(model.inputSize))
+            case .inconsistentChannels:
+                throw ConfigurationError.invalidValue(file: file, keyPath: "model", expected: "a buildable MSDNet", got: "\(error)")
             }
         }
     }

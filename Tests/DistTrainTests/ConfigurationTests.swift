@@ -231,6 +231,15 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertTrue(error?.description.hasSuffix("got [1, 2, 4, 4]") ?? false, "\(error.map(String.init(describing:)) ?? "")")
     }
 
+    /// Two scales leave a 16x16 coarsest scale, which the CIFAR classifier pools to 2x2, not 1x1.
+    func testArchitectureTheReferenceCannotBuildIsRejected() throws {
+        var object = setting("model.grFactor", to: [1, 2], in: minimalRunFile())
+        object = setting("model.bnFactor", to: [1, 2], in: object)
+        let error = try rejection(of: object)
+        XCTAssertEqual(error?.keyPath, "model.inputSize")
+        XCTAssertTrue(error?.description.contains("1x1") ?? false, "\(error.map(String.init(describing:)) ?? "")")
+    }
+
     func testFactorElementIsReportedByIndex() throws {
         try assertRejected("model.grFactor", setTo: [1, 0, 4], reportedAt: "model.grFactor[1]")
     }
