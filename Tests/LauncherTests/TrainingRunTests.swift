@@ -180,7 +180,12 @@ final class TrainingRunTests: XCTestCase {
 
         let fresh = try train([changed, "--fresh"])
         assertSuccess(fresh)
-        XCTAssertTrue(fresh.standardOutput.contains("--fresh: ignoring"), fresh.standardOutput)
+        XCTAssertTrue(fresh.standardOutput.contains("--fresh: moved 1 existing checkpoint(s) to "), fresh.standardOutput)
+        XCTAssertEqual(checkpoints("changed"), ["phase1-epoch1.h5", "phase1-epoch2.h5"])
+        let runContents = try FileManager.default.contentsOfDirectory(atPath: runDirectory("changed").path)
+        let aside = try XCTUnwrap(runContents.first { $0.hasPrefix("checkpoints.replaced-") })
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: runDirectory("changed").appendingPathComponent(aside).path),
+                       ["phase1-epoch1.h5"])
     }
 
     /// A checkpoint that cannot be written mid-run stops the run with the file's name and keeps

@@ -38,7 +38,10 @@ extension Trainer {
         case .fresh:
             let existing = checkpoints.files()
             if !existing.isEmpty {
-                observer?.note("--fresh: ignoring \(existing.count) checkpoint(s) in \(checkpoints.path) (they are deleted as new ones are written)")
+                // Kept, but out of the way: left in place they would rank as newer than this
+                // run's own checkpoints, for pruning and for the next resume alike.
+                let aside = try checkpoints.moveAside()
+                observer?.note("--fresh: moved \(existing.count) existing checkpoint(s) to \(aside)")
             }
             return nil
         case let .checkpoint(path):
