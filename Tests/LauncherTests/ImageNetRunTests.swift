@@ -1,0 +1,79 @@
+@testable import DistTrain
+import Foundation
+import XCTest
+
+/// The ImageNet path end to end: a class-folder tree of JPEGs, `disttrain prepare imagenet`, then
+/// training with the ImageNet stem (7x7 stride-2 convolution with bias + max-pool) on the shards,
+/// RandomResizedCrop for training and resize + centre crop for evaluation.
+final class ImageNetRunTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-imagenet-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// `count` RGB JPEGs per class of varying sizes; class c is tinted by c so the classes differ.
+    private func makeTree(split: String, classes: [String], count: Int) throws {
+        for (index, name) in classes.enumerated() {
+            let folder = directory.appendingPathComponent("tree/\(split)/\(name)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for image in 0..<count {
+                let width = 80 + 8 * (image % 4), height = 72 + 6 * (image % 3)
+                var pixels = [UInt8](repeating: 0, count: width * height * 3)
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let base = (y * width + x) * 3
+                        pixels[base + index % 3] = UInt8((x * 255) / width)
+                        pixels[base + (index + 1) % 3] = UInt8((y * 255) / height)
+                        pixels[base + (index + 2) % 3] = UInt8((image * 37) % 256)
+                    }
+                }
+                let jpeg = try JPEGEncoder.encode(pixels: pixels, width: width, height: height, channels: 3)
+                try Data(jpeg).write(to: folder.appendingPathComponent("\(name)_\(image).JPEG"))
+            }
+        }
+        // A file that is not a JPEG is reported and skipped, not fatal.
+        try Data("not an image".utf8).write(to: directory.appendingPathComponent("tree/\(split)/\(classes[0])/broken.JPEG"))
+    }
+
+    func testPrepareThenTrainOnShards() throws {
+        let classes = ["n01440764", "n01443537", "n01484850"]
+        try makeTree(split: "train", classes: classes, count: 24)
+        try makeTree(split: "val", classes: classes, count: 8)
+        let shards = directory.appendingPathComponent("shards")
+        let prepared = try DistTrainExecutable.run(
+            ["prepare", "imagenet", "--from", directory.appendingPathComponent("tree").path, "--out", shards.path, "--shard-size", "32"],
+            outputDirectory: directory)
+        XCTAssertEqual(prepared.status, 0, prepared.standardOutput + prepared.standardError)
+        XCTAssertTrue((prepared.standardOutput + prepared.standardError).contains("broken.JPEG"), prepared.standardOutput + prepared.standardError)
+
+        let phase: [String: Any] = ["epochs": 1, "batchSize": 16, "lr": 0.05, "schedule": ["kind": "step", "every": 30]]
+        let configuration: [String: Any] = [
+            "name": "imagenet-tiny", "runDir": directory.appendingPathComponent("run").path, "seed": 3, "threadsPerRank": 1,
+            "data": ["dataset": "imagenet", "root": shards.path, "validationHoldout": 8],
+            "model": ["stem": "imagenet", "inputSize": 64, "classes": 3, "nBlocks": 2, "stepmode": "even", "step": 1,
+                      "base": 1, "nChannels": 4, "growthRate": 2, "grFactor": [1, 2], "bnFactor": [1, 2]],
+            "phase1": phase, "phase2": phase,
+            "evaluation": ["enabled": true, "budgets": 4, "batchSize": 16],
+        ]
+        let path = directory.appendingPathComponent("imagenet-tiny.json")
+        try JSONSerialization.data(withJSONObject: configuration).write(to: path)
+        let trained = try DistTrainExecutable.run(["train", path.path], outputDirectory: directory)
+        XCTAssertEqual(trained.status, 0, trained.standardOutput + trained.standardError)
+
+        let logits = try ExitLogits.read(from: directory.appendingPathComponent("run/logits.h5").path)
+        XCTAssertEqual(logits.validation.sampleCount, 8)
+        XCTAssertEqual(logits.test.sampleCount, 3 * 8)
+        XCTAssertEqual(logits.test.classCount, 3)
+        XCTAssertEqual(logits.test.labels.sorted(), (0..<3).flatMap { Array(repeating: $0, count: 8) })
+        let checkpoint = try HDF5File.open(directory.appendingPathComponent("run/checkpoints/phase2-epoch1.h5").path)
+        defer { try? checkpoint.close() }
+        // The ImageNet stem's first convolution has a bias (the reference builder).
+        XCTAssertEqual(try checkpoint.root.read("model/net.blocks.0.0.layers.0.0.bias", as: Float.self).shape, [4])
+    }
+}
