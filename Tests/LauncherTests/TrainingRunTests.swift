@@ -123,6 +123,23 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: runDirectory("complete").appendingPathComponent("budgets.svg").path))
     }
 
+    /// `eval` restores the newest checkpoint, trains nothing, and writes the evaluation again;
+    /// on a phase-I checkpoint it evaluates the phase-I exits.
+    func testEvalRestoresTheNewestCheckpointAndTrainsNothing() throws {
+        let path = try write(configuration(name: "evaluated", phase1Epochs: 2, evaluation: false))
+        assertSuccess(try train([path, "--stop-after-steps", "3"]))
+        XCTAssertEqual(checkpoints("evaluated"), ["phase1-epoch1.h5"])
+        let outcome = try DistTrainExecutable.run(["eval", path], outputDirectory: directory)
+        assertSuccess(outcome)
+        XCTAssertTrue(outcome.standardOutput.contains("resuming from"), outcome.standardOutput)
+        XCTAssertTrue(outcome.standardOutput.contains("test accuracy, phase I:"), outcome.standardOutput)
+        XCTAssertEqual(checkpoints("evaluated"), ["phase1-epoch1.h5"], "eval must not train or checkpoint")
+        let logits = try ExitLogits.read(from: runDirectory("evaluated").appendingPathComponent("logits.h5").path)
+        XCTAssertEqual(logits.test.exitCount, 2)
+        XCTAssertEqual(logits.test.sampleCount, 96)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: runDirectory("evaluated").appendingPathComponent("budgets.csv").path))
+    }
+
     /// A run stopped after 4 steps and resumed ends with the same weights, bit for bit, as the
     /// run that was never interrupted (mid-epoch resume, then across the phase boundary).
     func testInterruptedRunResumesBitForBit() throws {

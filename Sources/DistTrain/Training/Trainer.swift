@@ -156,7 +156,11 @@ public final class Trainer {
             }
             finalNetwork = network
         }
-        if configuration.evaluation.enabled {
+        if options.evaluationOnly {
+            let accuracy = try testAccuracy(finalNetwork, data: data)
+            if finalNetwork is IMTANetwork { summary.phase2TestAccuracy = accuracy } else { summary.phase1TestAccuracy = accuracy }
+        }
+        if configuration.evaluation.enabled || options.evaluationOnly {
             summary.budgets = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
         }
         return finish(summary, stopped: false, started: started)
