@@ -3,21 +3,10 @@ import XCTest
 
 /// Runs the built `disttrain` executable as a user would and checks what the user sees: exit
 /// statuses, one-line errors on standard error, and a true `--help` for every command.
-final class CommandLineTests: XCTestCase {
+final class CommandLineTests: TemporaryDirectoryTestCase {
     private func run(_ arguments: [String], ranks: Int? = nil) throws -> DistTrainExecutable.Outcome {
         try DistTrainExecutable.run(arguments, ranks: ranks, environment: ["OPENBLAS_NUM_THREADS": "1"],
                                     outputDirectory: directory)
-    }
-
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
     }
 
     /// A valid run file whose data root is the test's directory, with `change` applied to its text.

@@ -5,18 +5,7 @@ import XCTest
 /// The ImageNet path end to end: a class-folder tree of JPEGs, `disttrain prepare imagenet`, then
 /// training with the ImageNet stem (7x7 stride-2 convolution with bias + max-pool) on the shards,
 /// RandomResizedCrop for training and resize + centre crop for evaluation.
-final class ImageNetRunTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-imagenet-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+final class ImageNetRunTests: TemporaryDirectoryTestCase {
     /// `count` RGB JPEGs per class of varying sizes; class c is tinted by c so the classes differ.
     private func makeTree(split: String, classes: [String], count: Int) throws {
         for (index, name) in classes.enumerated() {

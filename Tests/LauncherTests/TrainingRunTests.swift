@@ -5,8 +5,7 @@ import XCTest
 /// The trainer end to end, through the `disttrain` executable on a tiny MSDNet and a few hundred
 /// real Fashion-MNIST images: the files a run leaves, exact resume, checkpoint faults, signals,
 /// and data parallelism under `mpirun`.
-final class TrainingRunTests: XCTestCase {
-    private var directory: URL!
+final class TrainingRunTests: TemporaryDirectoryTestCase {
     static let fashionMNIST = "/usr/share/datasets/fashion-mnist"
 
     override func setUpWithError() throws {
@@ -14,12 +13,7 @@ final class TrainingRunTests: XCTestCase {
             XCTFail("\(Self.fashionMNIST) is missing: install Debian's dataset-fashion-mnist (make deps)")
             throw CocoaError(.fileNoSuchFile)
         }
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-train-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
+        try super.setUpWithError()
     }
 
     /// A two-exit, three-scale MSDNet on `trainSteps` global batches per epoch.
@@ -48,6 +42,20 @@ final class TrainingRunTests: XCTestCase {
         ]
         edit(&configuration)
         return configuration
+    }
+
+    /// Sets `section.key` of a run file object.
+    private static func set(_ section: String, _ key: String, to value: Any, in configuration: inout [String: Any]) {
+        var object = configuration[section] as? [String: Any] ?? [:]
+        object[key] = value
+        configuration[section] = object
+    }
+
+    /// Waits (up to two minutes) until the run has logged its first steps to `metrics.jsonl`.
+    private func waitUntilTraining(_ name: String) {
+        let metrics = runDirectory(name).appendingPathComponent("metrics.jsonl")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, ((try? Data(contentsOf: metrics))?.count ?? 0) == 0 { usleep(100_000) }
     }
 
     private func write(_ configuration: [String: Any]) throws -> String {
@@ -186,9 +194,7 @@ final class TrainingRunTests: XCTestCase {
     func testCheckpointOfAnotherModelIsRefusedByKey() throws {
         assertSuccess(try train([try write(configuration(name: "changed", phase2Epochs: 0, evaluation: false))]))
         let changed = try write(configuration(name: "changed", phase1Epochs: 2, phase2Epochs: 0, evaluation: false) {
-            var model = $0["model"] as! [String: Any]
-            model["growthRate"] = 4
-            $0["model"] = model
+            Self.set("model", "growthRate", to: 4, in: &$0)
         })
         let outcome = try train([changed])
         XCTAssertNotEqual(outcome.status, 0)
@@ -243,9 +249,7 @@ final class TrainingRunTests: XCTestCase {
 
     func testNonFiniteLossStopsWithTheStepAndExit() throws {
         let path = try write(configuration(name: "diverging", trainSteps: 6, phase2Epochs: 0, evaluation: false) {
-            var phase1 = $0["phase1"] as! [String: Any]
-            phase1["lr"] = 1e30
-            $0["phase1"] = phase1
+            Self.set("phase1", "lr", to: 1e30, in: &$0)
         })
         let outcome = try train([path])
         XCTAssertNotEqual(outcome.status, 0)
@@ -257,10 +261,7 @@ final class TrainingRunTests: XCTestCase {
     func testSIGTERMFinishesTheStepWritesACheckpointAndExitsZero() throws {
         let path = try write(configuration(name: "preempted", trainSteps: 400, phase2Epochs: 0, evaluation: false))
         let launched = try DistTrainExecutable.launch(["train", path], outputDirectory: directory)
-        let metrics = runDirectory("preempted").appendingPathComponent("metrics.jsonl")
-        let deadline = Date().addingTimeInterval(120)
-        // Wait until training is under way (the first logged steps).
-        while Date() < deadline, ((try? Data(contentsOf: metrics))?.count ?? 0) == 0 { usleep(100_000) }
+        waitUntilTraining("preempted")
         kill(launched.process.processIdentifier, SIGTERM)
         launched.process.waitUntilExit()
         let output = (try? String(contentsOf: launched.output, encoding: .utf8)) ?? ""
@@ -305,13 +306,11 @@ final class TrainingRunTests: XCTestCase {
     func testKilledRankEndsTheJob() throws {
         let path = try write(configuration(name: "killed", trainSteps: 400, phase2Epochs: 0, evaluation: false))
         let launched = try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: directory)
-        let metrics = runDirectory("killed").appendingPathComponent("metrics.jsonl")
-        var deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, ((try? Data(contentsOf: metrics))?.count ?? 0) == 0 { usleep(100_000) }
+        waitUntilTraining("killed")
         let ranks = try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
         XCTAssertEqual(ranks.count, 2, "expected two disttrain ranks under mpirun")
         if let victim = ranks.last { kill(victim, SIGKILL) }
-        deadline = Date().addingTimeInterval(60)
+        let deadline = Date().addingTimeInterval(60)
         while launched.process.isRunning && Date() < deadline { usleep(100_000) }
         XCTAssertFalse(launched.process.isRunning, "mpirun still running 60 s after a rank was killed")
         if launched.process.isRunning { launched.process.terminate() }
