@@ -33,12 +33,14 @@ final class DataJPEGTests: XCTestCase {
     func testGreyscaleDecodesToEqualChannels() throws {
         let grey: [UInt8] = (0..<32 * 16).map { UInt8($0 % 32 * 8) }
         let jpeg = try JPEGEncoder.encode(pixels: grey, width: 32, height: 16, channels: 1, quality: 100)
-        let image = try jpeg.withUnsafeBufferPointer { try JPEGDecoder().decode($0) }
+        let decoder = JPEGDecoder()  // owns the pixels `image` points to
+        let image = try jpeg.withUnsafeBufferPointer { try decoder.decode($0) }
         for pixel in 0..<32 * 16 {
             XCTAssertEqual(image.pixels[3 * pixel], image.pixels[3 * pixel + 1])
             XCTAssertEqual(image.pixels[3 * pixel], image.pixels[3 * pixel + 2])
             XCTAssertLessThanOrEqual(abs(Int(image.pixels[3 * pixel]) - Int(grey[pixel])), 3)
         }
+        withExtendedLifetime(decoder) {}
     }
 
     func testDCTReductionDecodesSmallerImages() throws {

@@ -93,12 +93,14 @@ final class DataShardTests: XCTestCase {
         XCTAssertEqual(test.map(\.label), [0, 1])
         // Independent path: full-size decode, then Resize(37) + CenterCrop(32) as one resampling.
         let jpeg = try XCTUnwrap(originals[source.path + "/val/n02/h.JPEG"])
-        let image = try jpeg.withUnsafeBufferPointer { try JPEGDecoder().decode($0) }
+        let decoder = JPEGDecoder()  // owns the pixels `image` points to
+        let image = try jpeg.withUnsafeBufferPointer { try decoder.decode($0) }
         let axes = ImageNetGeometry.resizeThenCentreCropAxes(height: 230, width: 150, resize: 37, crop: 32)
         var expected = [Float](repeating: 0, count: 3 * 32 * 32)
         BilinearResampler().resample(source: image.pixels, rowStride: 150 * 3, channels: 3, vertical: axes.vertical,
                                      horizontal: axes.horizontal, flip: false, normalization: .of(.imagenet),
                                      destination: &expected, channelStride: 1024)
+        withExtendedLifetime(decoder) {}
         // 150 → 37 columns: the loader decodes at 1/4 (38 columns) first; the two agree within JPEG noise.
         let meanDifference = zip(test[1].image, expected).map { abs($0 - $1) }.reduce(0, +) / Float(expected.count)
         XCTAssertLessThan(meanDifference, 0.05)

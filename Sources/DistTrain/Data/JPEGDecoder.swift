@@ -19,6 +19,8 @@ final class JPEGDecoder {
     }
 
     /// Interleaved RGB pixels, valid until the next `decode`.
+    /// Decoded pixels, borrowed from the decoder's buffer: valid while the decoder lives and
+    /// until its next `decode`.
     struct Image {
         var pixels: UnsafePointer<UInt8>
         var width: Int
