@@ -22,7 +22,7 @@ let package = Package(
         .target(
             name: "Model",
             dependencies: ["CBLAS"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell", "-DFUSED_MULTIPLY_ADD"], .when(configuration: .release))]
         ),
         .target(
             name: "DistTrain",

@@ -24,8 +24,9 @@ public enum ComputeThreads {
 
     /// Runs `body` over `0..<total` split into contiguous chunks, one per compute thread, when
     /// `total * costPerItem` is at least `minimumParallelCount`; otherwise on the calling thread.
-    /// Chunks of a `total` that is a multiple of 16 are multiples of 16, so SIMD loops stay aligned
-    /// to whole vectors.
+    /// Element-wise loops (`costPerItem` 1) of a `total` that is a multiple of 16 get chunks that
+    /// are multiples of 16, so SIMD loops stay aligned to whole vectors; loops over rows or planes
+    /// get equal chunks (rounding 12 channels up to 16 would give one thread all of them).
     @inline(__always)
     public static func parallelFor(_ total: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
         let threads = count
@@ -33,7 +34,7 @@ public enum ComputeThreads {
             body(0..<total)
             return
         }
-        let chunk = ((total + threads - 1) / threads + 15) & ~15
+        let chunk = costPerItem == 1 ? ((total + threads - 1) / threads + 15) & ~15 : (total + threads - 1) / threads
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             let start = min(total, thread * chunk)
             let end = min(total, start + chunk)

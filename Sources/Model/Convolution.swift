@@ -45,13 +45,14 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// Floats of weight `[Cout, Cin, k, k]` (PyTorch layout).
     public var weightCount: Int { outputChannels * columnRows }
 
-    /// Floats of scratch that `Convolution.forward` and `Convolution.backward` need: 0 for a
-    /// pointwise convolution, the padded copies of the direct path for a stride-1 convolution
-    /// with few output channels, else the im2col matrix `[Cin*k*k, N*Ho*Wo]`.
+    /// Floats of scratch that `Convolution.forward` and `Convolution.backward` need: the padded
+    /// copies of the direct path for a stride-1 convolution with few output channels, else the
+    /// im2col matrix `[Cin*k*k, N*Ho*Wo]` (none for a pointwise convolution) followed by the
+    /// per-thread partials of a `NarrowWeightGradient`.
     public var workspaceCount: Int {
-        if isPointwise { return 0 }
         if DirectConvolution.isApplicable(self) { return DirectConvolution.Layout(geometry: self).workspaceCount }
-        return columnRows * outputPositions
+        let narrow = NarrowWeightGradient.isApplicable(self) ? NarrowWeightGradient.partialCount(self) : 0
+        return (isPointwise ? 0 : columnRows * outputPositions) + narrow
     }
 
     /// Multiply-accumulates of the forward pass (the reference FLOP counter's convention).
@@ -64,9 +65,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// (X is 0 outside the image).
 ///
 /// Three algorithms, chosen from the geometry alone: a pointwise convolution is one SGEMM on the
-/// activation as it is; a stride-1 convolution with at most 16 output channels runs
+/// activation as it is; a stride-1 convolution with at most 24 output channels runs
 /// `DirectConvolution`; every other one is im2col plus one SGEMM over the whole batch,
-/// `Y[Cout, N*Ho*Wo] = W[Cout, Cin*k*k] x cols[Cin*k*k, N*Ho*Wo]`.
+/// `Y[Cout, N*Ho*Wo] = W[Cout, Cin*k*k] x cols[Cin*k*k, N*Ho*Wo]`. The weight gradient of a
+/// pointwise or im2col convolution with at most 24 output channels runs `NarrowWeightGradient`.
 public enum Convolution {
     /// Computes the convolution of `input` `[Cin, N, H, W]` with `weight` `[Cout, Cin, k, k]`
     /// plus the optional `bias` `[Cout]`, OVERWRITING `output` `[Cout, N, Ho, Wo]`.
@@ -123,7 +125,12 @@ public enum Convolution {
             }
         }
         if geometry.isPointwise {
-            if let weightGradient {
+            if let weightGradient, NarrowWeightGradient.isApplicable(geometry) {
+                guard let workspace else { preconditionFailure("Convolution.backward needs a workspace of \(geometry.workspaceCount) floats") }
+                NarrowWeightGradient.accumulate(outputGradient: outputGradient, columns: input, weightGradient: weightGradient,
+                                                outputChannels: outputChannels, rows: rows, positions: positions,
+                                                partials: workspace)
+            } else if let weightGradient {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
                             Int32(outputChannels), Int32(rows), Int32(positions),
                             1, outputGradient, Int32(positions), input, Int32(positions),
@@ -152,10 +159,16 @@ public enum Convolution {
         }
         if let weightGradient {
             ImageColumns.imageToColumns(input, columns: workspace, geometry: geometry)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                        Int32(outputChannels), Int32(rows), Int32(positions),
-                        1, outputGradient, Int32(positions), workspace, Int32(positions),
-                        1, weightGradient, Int32(rows))
+            if NarrowWeightGradient.isApplicable(geometry) {
+                NarrowWeightGradient.accumulate(outputGradient: outputGradient, columns: workspace, weightGradient: weightGradient,
+                                                outputChannels: outputChannels, rows: rows, positions: positions,
+                                                partials: workspace + rows * positions)
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                            Int32(outputChannels), Int32(rows), Int32(positions),
+                            1, outputGradient, Int32(positions), workspace, Int32(positions),
+                            1, weightGradient, Int32(rows))
+            }
         }
         if let inputGradient {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,

@@ -6,27 +6,39 @@
 /// plane, output position `(oy, ox)` maps to `q = oy*Wp + ox` and kernel tap `(ky, kx)` to the
 /// offset `ky*Wp + kx`, so every output is `Y[co][q] = sum_{ci, tap} W[co, ci, tap] * P[ci][q + tap]`:
 /// contiguous vector loads with no bounds checks (the `Wp - Wo` columns of `q` past each row are
-/// computed and discarded). Four output channels share every loaded input vector.
+/// computed and discarded). Six output channels times two vectors of positions are accumulated
+/// at once: twelve independent fused multiply-adds per loaded pair of input vectors, enough to
+/// hide the FMA latency, with each weight broadcast from memory.
 ///
 /// Backward uses the same kernel: the input gradient is the correlation of the zero-padded output
 /// gradient with the spatially flipped, channel-transposed weights; the weight gradient is a dot
-/// product of the output gradient with the shifted padded input.
+/// product of the output gradient with the shifted padded input, run over several images' planes
+/// at once.
 enum DirectConvolution {
-    /// Output channels computed together from each loaded input vector.
-    static let blockWidth = 4
+    /// Rows (output channels forward, input channels for the input gradient) computed together.
+    static let blockWidth = 6
     /// Floats per vector.
     static let vectorWidth = FloatVector.scalarCount
+    /// Positions per inner step of `correlate`: two vectors.
+    static let stepWidth = 2 * vectorWidth
+    /// Output channels per weight-gradient group: with three taps of one kernel row that is
+    /// nine accumulators.
+    static let gradientGroupWidth = 3
+    /// Positions of one weight-gradient pass: the output-gradient rows and input planes it reads
+    /// stay in the first-level caches.
+    static let gradientChunkPositions = 2048
     /// Scratch slots (threads) the workspace is sized for.
     static let maximumSlots = 4
-    /// Convolutions with at most this many output channels take the direct path: the measured
-    /// crossover with im2col + OpenBLAS SGEMM (at 24 output channels SGEMM was as fast or faster).
-    static let maximumOutputChannels = 16
+    /// Convolutions with at most this many output channels take the direct path: at 24 (MSDNet
+    /// CIFAR's widest 3x3 layer, 96->24 at 8x8) it measured about twice as fast as im2col +
+    /// OpenBLAS SGEMM.
+    static let maximumOutputChannels = 24
 
-    /// Floats readable past the last padded plane: a vector starting at the last position
+    /// Floats readable past the last padded plane: a step starting at the last position
     /// `q < length` plus the largest tap offset ends at most this far beyond it.
-    static let slack = 2 * vectorWidth
+    static let slack = 2 * stepWidth
 
-    static func roundedUp(_ count: Int) -> Int { (count + vectorWidth - 1) / vectorWidth * vectorWidth }
+    static func roundedUp(_ count: Int) -> Int { (count + stepWidth - 1) / stepWidth * stepWidth }
 
     static func isApplicable(_ g: ConvolutionGeometry) -> Bool {
         g.stride == 1 && g.kernelSize > 1 && g.padding < g.kernelSize && g.outputChannels <= maximumOutputChannels
@@ -39,9 +51,11 @@ enum DirectConvolution {
         var paddedHeight: Int { geometry.inputHeight + 2 * geometry.padding }
         var paddedWidth: Int { geometry.inputWidth + 2 * geometry.padding }
         var paddedPlane: Int { paddedHeight * paddedWidth }
-        /// Forward positions `q` per image: up to the last valid output, rounded up to whole
-        /// vectors (the extra positions read at most `slack` floats past the last plane).
-        var length: Int { roundedUp((geometry.outputHeight - 1) * paddedWidth + geometry.outputWidth) }
+        /// Positions `q` per padded plane up to and including the last valid output.
+        var validLength: Int { (geometry.outputHeight - 1) * paddedWidth + geometry.outputWidth }
+        /// Forward positions `q` per image: `validLength` rounded up to whole steps (the extra
+        /// positions read at most `slack` floats past the last plane).
+        var length: Int { roundedUp(validLength) }
         var paddedInputCount: Int { geometry.inputChannels * geometry.batch * paddedPlane + slack }
         var outputBlocks: Int { (geometry.outputChannels + blockWidth - 1) / blockWidth }
         var inputBlocks: Int { (geometry.inputChannels + blockWidth - 1) / blockWidth }
@@ -54,14 +68,14 @@ enum DirectConvolution {
         var gradientLength: Int { roundedUp((geometry.inputHeight - 1) * gradientWidth + geometry.inputWidth) }
         var paddedGradientCount: Int { geometry.outputChannels * geometry.batch * gradientPlane + slack }
 
-        /// Packed weights hold each weight repeated across a whole vector, so the inner loop
-        /// multiplies by a plain vector load instead of a broadcast.
-        var forwardPackedCount: Int { outputBlocks * blockWidth * geometry.inputChannels * taps * vectorWidth }
-        var backwardPackedCount: Int { inputBlocks * blockWidth * geometry.outputChannels * taps * vectorWidth }
-        /// The output gradient in padded-width rows `D[co, n][oy*Wp + ox]`, zero at every other
-        /// position `q < length`.
-        var rowGradientCount: Int { geometry.outputChannels * geometry.batch * length }
-        var partialWeightCount: Int { outputBlocks * blockWidth * geometry.inputChannels * taps }
+        /// Packed weights `[block][channel][tap][blockWidth]`: the inner loop reads one block's
+        /// weights for a tap from consecutive floats.
+        var forwardPackedCount: Int { outputBlocks * blockWidth * geometry.inputChannels * taps }
+        var backwardPackedCount: Int { inputBlocks * blockWidth * geometry.outputChannels * taps }
+        /// The output gradient on the padded input grid `D[co, n][oy*Wp + ox]`, zero at every
+        /// position that is not an output, so one dot product may span several images.
+        var rowGradientCount: Int { geometry.outputChannels * geometry.batch * paddedPlane }
+        var partialWeightCount: Int { geometry.outputChannels * geometry.inputChannels * taps }
 
         var forwardCount: Int {
             paddedInputCount + forwardPackedCount + maximumSlots * blockWidth * length
@@ -92,8 +106,8 @@ enum DirectConvolution {
                 for t in 0..<taps {
                     for j in 0..<blockWidth {
                         let co = block * blockWidth + j
-                        packed.storeVector(FloatVector(repeating: co < outputChannels ? weight[(co * inputChannels + ci) * taps + t] : 0),
-                                           at: (((block * inputChannels + ci) * taps + t) * blockWidth + j) * vectorWidth)
+                        packed[((block * inputChannels + ci) * taps + t) * blockWidth + j] =
+                            co < outputChannels ? weight[(co * inputChannels + ci) * taps + t] : 0
                     }
                 }
             }
@@ -111,9 +125,9 @@ enum DirectConvolution {
                         let rowCount = min(blockWidth, outputChannels - block * blockWidth)
                         correlate(source: padded + image * plane, channelStride: batch * plane, channels: inputChannels,
                                   taps: tapOffsets, tapCount: taps,
-                                  weights: packed + block * inputChannels * taps * blockWidth * vectorWidth,
+                                  weights: packed + block * inputChannels * taps * blockWidth,
                                   length: length, destination: rows, destinationStride: length,
-                                  rows: rowCount, accumulate: false)
+                                  rows: rowCount)
                         for j in 0..<rowCount {
                             let co = block * blockWidth + j
                             let shift = bias?[co] ?? 0
@@ -143,55 +157,66 @@ enum DirectConvolution {
         pad(input, into: padded, planes: g.inputChannels * g.batch, height: g.inputHeight, width: g.inputWidth,
             padding: g.padding)
         let outputHeight = g.outputHeight, outputWidth = g.outputWidth, paddedWidth = layout.paddedWidth
-        let rowPlane = layout.length
-        // D: each output row followed by Wp - Wo zeros, matching the padded-width positions q.
-        ComputeThreads.parallelFor(g.outputChannels * g.batch, costPerItem: rowPlane) { range in
-            for plane in range {
-                let source = outputGradient + plane * outputHeight * outputWidth
-                let target = rowGradient + plane * rowPlane
-                target.update(repeating: 0, count: rowPlane)
+        let plane = layout.paddedPlane
+        ComputeThreads.parallelFor(g.outputChannels * g.batch, costPerItem: plane) { range in
+            for index in range {
+                let source = outputGradient + index * outputHeight * outputWidth
+                let target = rowGradient + index * plane
+                target.update(repeating: 0, count: plane)
                 for oy in 0..<outputHeight {
                     (target + oy * paddedWidth).update(from: source + oy * outputWidth, count: outputWidth)
                 }
             }
         }
-        let taps = layout.taps, inputChannels = g.inputChannels, outputChannels = g.outputChannels
-        let length = layout.length, plane = layout.paddedPlane, batch = g.batch
+        let k = g.kernelSize, taps = layout.taps, inputChannels = g.inputChannels, outputChannels = g.outputChannels
+        let batch = g.batch, validLength = layout.validLength
         let partialCount = layout.partialWeightCount
+        let groups = (outputChannels + gradientGroupWidth - 1) / gradientGroupWidth
+        let imagesPerChunk = max(1, gradientChunkPositions / plane)
         partials.update(repeating: 0, count: maximumSlots * partialCount)
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offsets in
-            for t in 0..<taps { offsets[t] = (t / g.kernelSize) * paddedWidth + t % g.kernelSize }
-            ComputeThreads.parallelChunks(batch, maximumChunks: maximumSlots,
-                                          costPerItem: length * inputChannels * taps * layout.outputBlocks) { slot, images in
-                let partial = partials + slot * partialCount
-                for image in images {
-                    for block in 0..<layout.outputBlocks {
-                        let rowCount = min(blockWidth, outputChannels - block * blockWidth)
+        ComputeThreads.parallelChunks(batch, maximumChunks: maximumSlots,
+                                      costPerItem: plane * inputChannels * taps * outputChannels) { slot, images in
+            let partial = partials + slot * partialCount
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * gradientGroupWidth) { buffer in
+                let sums = buffer.baseAddress!
+                var first = images.lowerBound
+                while first < images.upperBound {
+                    let end = min(images.upperBound, first + imagesPerChunk)
+                    // From the first image's first position to the last image's last output: every
+                    // position in between that is not an output has D = 0.
+                    let count = (end - 1 - first) * plane + validLength
+                    for group in 0..<groups {
+                        let rowCount = min(gradientGroupWidth, outputChannels - group * gradientGroupWidth)
                         // Rows past the last channel repeat a valid row; their sums are discarded.
                         func row(_ j: Int) -> UnsafePointer<Float> {
-                            UnsafePointer(rowGradient + ((block * blockWidth + min(j, rowCount - 1)) * batch + image) * rowPlane)
+                            UnsafePointer(rowGradient + ((group * gradientGroupWidth + min(j, rowCount - 1)) * batch + first) * plane)
                         }
-                        let gradientRows = (row(0), row(1), row(2), row(3))
+                        let gradientRows = (row(0), row(1), row(2))
                         for ci in 0..<inputChannels {
-                            let source = UnsafePointer(padded + (ci * batch + image) * plane)
-                            for t in 0..<taps {
-                                let sums = dotProducts(gradientRows, source + offsets[t], length: length)
-                                let base = ((block * blockWidth) * inputChannels + ci) * taps + t
-                                let channelStride = inputChannels * taps
-                                partial[base] += sums.0
-                                partial[base + channelStride] += sums.1
-                                partial[base + 2 * channelStride] += sums.2
-                                partial[base + 3 * channelStride] += sums.3
+                            let source = UnsafePointer(padded + (ci * batch + first) * plane)
+                            for ky in 0..<k {
+                                var kx = 0
+                                while kx < k {
+                                    let shifted = source + ky * paddedWidth + kx
+                                    dotProducts(gradientRows, (shifted, shifted + 1, shifted + 2), count: count, sums: sums)
+                                    for j in 0..<rowCount {
+                                        let base = ((group * gradientGroupWidth + j) * inputChannels + ci) * taps + ky * k + kx
+                                        partial[base] += sums[3 * j]
+                                        if kx + 1 < k { partial[base + 1] += sums[3 * j + 1] }
+                                        if kx + 2 < k { partial[base + 2] += sums[3 * j + 2] }
+                                    }
+                                    kx += 3
+                                }
                             }
                         }
                     }
+                    first = end
                 }
             }
         }
-        let count = outputChannels * inputChannels * taps
         for slot in 0..<maximumSlots {
             let partial = partials + slot * partialCount
-            for i in 0..<count { weightGradient[i] += partial[i] }
+            for i in 0..<partialCount { weightGradient[i] += partial[i] }
         }
     }
 
@@ -213,8 +238,8 @@ enum DirectConvolution {
                     let flipped = (k - 1 - t / k) * k + (k - 1 - t % k)
                     for j in 0..<blockWidth {
                         let ci = block * blockWidth + j
-                        packed.storeVector(FloatVector(repeating: ci < inputChannels ? weight[(co * inputChannels + ci) * taps + flipped] : 0),
-                                           at: (((block * outputChannels + co) * taps + t) * blockWidth + j) * vectorWidth)
+                        packed[((block * outputChannels + co) * taps + t) * blockWidth + j] =
+                            ci < inputChannels ? weight[(co * inputChannels + ci) * taps + flipped] : 0
                     }
                 }
             }
@@ -232,9 +257,9 @@ enum DirectConvolution {
                         let rowCount = min(blockWidth, inputChannels - block * blockWidth)
                         correlate(source: padded + image * plane, channelStride: batch * plane, channels: outputChannels,
                                   taps: tapOffsets, tapCount: taps,
-                                  weights: packed + block * outputChannels * taps * blockWidth * vectorWidth,
+                                  weights: packed + block * outputChannels * taps * blockWidth,
                                   length: length, destination: rows, destinationStride: length,
-                                  rows: rowCount, accumulate: false)
+                                  rows: rowCount)
                         for j in 0..<rowCount {
                             let ci = block * blockWidth + j
                             let target = inputGradient + (ci * batch + image) * height * width
@@ -274,58 +299,101 @@ enum DirectConvolution {
         }
     }
 
+    /// Stores one step of positions of one row.
     @inline(__always)
-    static func store(_ value: FloatVector, _ pointer: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        pointer.storeVector(accumulate ? value + pointer.loadVector() : value)
+    static func store(_ low: FloatVector, _ high: FloatVector, _ pointer: UnsafeMutablePointer<Float>) {
+        pointer.storeVector(low)
+        pointer.storeVector(high, at: vectorWidth)
     }
 
-    /// `destination[j*stride + q] (+)= sum_{c, t} weights[c][t][j] * source[c*channelStride + q + taps[t]]`,
-    /// each weight stored as a whole vector of equal lanes.
-    /// for `j < rows`, `q < length` (a multiple of the vector width).
+    /// `destination[j*stride + q] = sum_{c, t} weights[c][t][j] * source[c*channelStride + q + taps[t]]`
+    /// for `j < rows` (at most `blockWidth`), `q < length` (a multiple of `stepWidth`).
     @inline(__always)
     static func correlate(source: UnsafePointer<Float>, channelStride: Int, channels: Int,
                           taps: UnsafePointer<Int>, tapCount: Int, weights: UnsafePointer<Float>,
                           length: Int, destination: UnsafeMutablePointer<Float>, destinationStride: Int,
-                          rows: Int, accumulate: Bool) {
+                          rows: Int) {
         var q = 0
         while q < length {
             var a0 = FloatVector(), a1 = FloatVector(), a2 = FloatVector(), a3 = FloatVector()
+            var a4 = FloatVector(), a5 = FloatVector(), b0 = FloatVector(), b1 = FloatVector()
+            var b2 = FloatVector(), b3 = FloatVector(), b4 = FloatVector(), b5 = FloatVector()
             var w = weights
             var channel = source + q
             for _ in 0..<channels {
                 for t in 0..<tapCount {
-                    let x = (channel + taps[t]).loadVector()
-                    a0 += x * w.loadVector(at: 0)
-                    a1 += x * w.loadVector(at: vectorWidth)
-                    a2 += x * w.loadVector(at: 2 * vectorWidth)
-                    a3 += x * w.loadVector(at: 3 * vectorWidth)
-                    w += blockWidth * vectorWidth
+                    let x = channel + taps[t]
+                    let low = x.loadVector(), high = x.loadVector(at: vectorWidth)
+                    var weight = FloatVector(repeating: w[0])
+                    a0.multiplyAdd(low, weight)
+                    b0.multiplyAdd(high, weight)
+                    weight = FloatVector(repeating: w[1])
+                    a1.multiplyAdd(low, weight)
+                    b1.multiplyAdd(high, weight)
+                    weight = FloatVector(repeating: w[2])
+                    a2.multiplyAdd(low, weight)
+                    b2.multiplyAdd(high, weight)
+                    weight = FloatVector(repeating: w[3])
+                    a3.multiplyAdd(low, weight)
+                    b3.multiplyAdd(high, weight)
+                    weight = FloatVector(repeating: w[4])
+                    a4.multiplyAdd(low, weight)
+                    b4.multiplyAdd(high, weight)
+                    weight = FloatVector(repeating: w[5])
+                    a5.multiplyAdd(low, weight)
+                    b5.multiplyAdd(high, weight)
+                    w += blockWidth
                 }
                 channel += channelStride
             }
             let target = destination + q
-            store(a0, target, accumulate: accumulate)
-            if rows > 1 { store(a1, target + destinationStride, accumulate: accumulate) }
-            if rows > 2 { store(a2, target + 2 * destinationStride, accumulate: accumulate) }
-            if rows > 3 { store(a3, target + 3 * destinationStride, accumulate: accumulate) }
-            q += vectorWidth
+            store(a0, b0, target)
+            if rows > 1 { store(a1, b1, target + destinationStride) }
+            if rows > 2 { store(a2, b2, target + 2 * destinationStride) }
+            if rows > 3 { store(a3, b3, target + 3 * destinationStride) }
+            if rows > 4 { store(a4, b4, target + 4 * destinationStride) }
+            if rows > 5 { store(a5, b5, target + 5 * destinationStride) }
+            q += stepWidth
         }
     }
 
-    /// `(sum_q rows.j[q] * x[q])` for the four rows, `q < length` (a multiple of the vector width).
+    /// `sums[3 * j + i] = sum_q rows.j[q] * x.i[q]` for the three rows `j` and three vectors `i`,
+    /// `q < count`.
     @inline(__always)
-    static func dotProducts(_ rows: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
-                            _ x: UnsafePointer<Float>, length: Int) -> (Float, Float, Float, Float) {
-        var a0 = FloatVector(), a1 = FloatVector(), a2 = FloatVector(), a3 = FloatVector()
+    static func dotProducts(_ rows: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                            _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                            count: Int, sums: UnsafeMutablePointer<Float>) {
+        var s00 = FloatVector(), s01 = FloatVector(), s02 = FloatVector()
+        var s10 = FloatVector(), s11 = FloatVector(), s12 = FloatVector()
+        var s20 = FloatVector(), s21 = FloatVector(), s22 = FloatVector()
         var q = 0
-        while q < length {
-            let value = x.loadVector(at: q)
-            a0 += value * rows.0.loadVector(at: q)
-            a1 += value * rows.1.loadVector(at: q)
-            a2 += value * rows.2.loadVector(at: q)
-            a3 += value * rows.3.loadVector(at: q)
+        while q + vectorWidth <= count {
+            let x0 = x.0.loadVector(at: q), x1 = x.1.loadVector(at: q), x2 = x.2.loadVector(at: q)
+            var d = rows.0.loadVector(at: q)
+            s00.multiplyAdd(d, x0)
+            s01.multiplyAdd(d, x1)
+            s02.multiplyAdd(d, x2)
+            d = rows.1.loadVector(at: q)
+            s10.multiplyAdd(d, x0)
+            s11.multiplyAdd(d, x1)
+            s12.multiplyAdd(d, x2)
+            d = rows.2.loadVector(at: q)
+            s20.multiplyAdd(d, x0)
+            s21.multiplyAdd(d, x1)
+            s22.multiplyAdd(d, x2)
             q += vectorWidth
         }
-        return (a0.sum(), a1.sum(), a2.sum(), a3.sum())
+        sums[0] = s00.sum(); sums[1] = s01.sum(); sums[2] = s02.sum()
+        sums[3] = s10.sum(); sums[4] = s11.sum(); sums[5] = s12.sum()
+        sums[6] = s20.sum(); sums[7] = s21.sum(); sums[8] = s22.sum()
+        while q < count {
+            for j in 0..<3 {
+                let d = j == 0 ? rows.0[q] : j == 1 ? rows.1[q] : rows.2[q]
+                sums[3 * j] += d * x.0[q]
+                sums[3 * j + 1] += d * x.1[q]
+                sums[3 * j + 2] += d * x.2[q]
+            }
+            q += 1
+        }
     }
 }

@@ -45,7 +45,8 @@ public enum KernelBenchmark {
         for pointer in [a, b, c] { pointer.deallocate() }
 
         // The brief's reference shapes, then MSDNet CIFAR layers (growth 6, bottleneck widths
-        // 6 to 48, the stride-2 down-sampling path and a classifier convolution).
+        // 6 to 48, the widest direct layer, the stride-2 down-sampling path and a classifier
+        // convolution).
         let convolutions = [
             ConvolutionGeometry(inputChannels: 32, outputChannels: 32, kernelSize: 3, stride: 1, padding: 1,
                                 batch: batch, inputHeight: 32, inputWidth: 32),
@@ -59,6 +60,10 @@ public enum KernelBenchmark {
                                 batch: batch, inputHeight: 8, inputWidth: 8),
             ConvolutionGeometry(inputChannels: 6, outputChannels: 6, kernelSize: 3, stride: 2, padding: 1,
                                 batch: batch, inputHeight: 32, inputWidth: 32),
+            ConvolutionGeometry(inputChannels: 96, outputChannels: 24, kernelSize: 3, stride: 1, padding: 1,
+                                batch: batch, inputHeight: 8, inputWidth: 8),
+            ConvolutionGeometry(inputChannels: 24, outputChannels: 12, kernelSize: 3, stride: 2, padding: 1,
+                                batch: batch, inputHeight: 16, inputWidth: 16),
             ConvolutionGeometry(inputChannels: 64, outputChannels: 6, kernelSize: 1,
                                 batch: batch, inputHeight: 32, inputWidth: 32),
             ConvolutionGeometry(inputChannels: 200, outputChannels: 48, kernelSize: 1,
