@@ -1,13 +1,23 @@
 import Foundation
 
 /// One batch handed to the trainer: images channel-major `[C, count, S, S]`, normalised.
-/// The storage belongs to the stream and stays valid until its next `next()`.
+/// The storage is a slot of the stream's ring: its contents stay valid until the stream's next
+/// `next()`, and the batch keeps the ring's memory alive even if the stream itself is released.
 public struct Batch {
     public let images: UnsafePointer<Float>
     public let labels: UnsafePointer<Int32>
     public let count: Int
     /// Which samples of the source these are, in batch order.
     public let sampleIndices: [Int]
+    private let storage: AnyObject
+
+    init(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count: Int, sampleIndices: [Int], storage: AnyObject) {
+        self.images = images
+        self.labels = labels
+        self.count = count
+        self.sampleIndices = sampleIndices
+        self.storage = storage
+    }
 }
 
 /// Batches decoded and augmented on background threads into a ring of reusable buffers.
@@ -156,6 +166,6 @@ private final class StreamState: @unchecked Sendable {
         if let error = slotError[slot] { throw error }
         return Batch(images: UnsafePointer(images + slot * imageCapacity),
                      labels: UnsafePointer(labels + slot * largestBatch),
-                     count: batches[batch].count, sampleIndices: batches[batch])
+                     count: batches[batch].count, sampleIndices: batches[batch], storage: self)
     }
 }
