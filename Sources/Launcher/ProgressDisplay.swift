@@ -9,7 +9,13 @@ final class ProgressDisplay: TrainingObserver {
     private var lastLine = Date.distantPast
     private var barVisible = false
 
-    init(interactive: Bool = isatty(STDOUT_FILENO) != 0, lineInterval: Double = 30) {
+    /// Under an MPI launcher the ranks' output goes through a pseudo-terminal even when the job's
+    /// log is a file, so a redrawn bar would fill the log with escape codes: plain lines there.
+    static var standardOutputIsATerminal: Bool {
+        isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil
+    }
+
+    init(interactive: Bool = ProgressDisplay.standardOutputIsATerminal, lineInterval: Double = 30) {
         self.interactive = interactive
         self.lineInterval = lineInterval
     }
