@@ -125,16 +125,9 @@ public enum Convolution {
             }
         }
         if geometry.isPointwise {
-            if let weightGradient, NarrowWeightGradient.isApplicable(geometry) {
-                guard let workspace else { preconditionFailure("Convolution.backward needs a workspace of \(geometry.workspaceCount) floats") }
-                NarrowWeightGradient.accumulate(outputGradient: outputGradient, columns: input, weightGradient: weightGradient,
-                                                outputChannels: outputChannels, rows: rows, positions: positions,
-                                                partials: workspace)
-            } else if let weightGradient {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                            Int32(outputChannels), Int32(rows), Int32(positions),
-                            1, outputGradient, Int32(positions), input, Int32(positions),
-                            1, weightGradient, Int32(rows))
+            if let weightGradient {
+                accumulateWeightGradient(outputGradient: outputGradient, columns: input, weightGradient: weightGradient,
+                                         geometry: geometry, partials: workspace)
             }
             if let inputGradient {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
@@ -159,16 +152,8 @@ public enum Convolution {
         }
         if let weightGradient {
             ImageColumns.imageToColumns(input, columns: workspace, geometry: geometry)
-            if NarrowWeightGradient.isApplicable(geometry) {
-                NarrowWeightGradient.accumulate(outputGradient: outputGradient, columns: workspace, weightGradient: weightGradient,
-                                                outputChannels: outputChannels, rows: rows, positions: positions,
-                                                partials: workspace + rows * positions)
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                            Int32(outputChannels), Int32(rows), Int32(positions),
-                            1, outputGradient, Int32(positions), workspace, Int32(positions),
-                            1, weightGradient, Int32(rows))
-            }
+            accumulateWeightGradient(outputGradient: outputGradient, columns: workspace, weightGradient: weightGradient,
+                                     geometry: geometry, partials: workspace + rows * positions)
         }
         if let inputGradient {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
@@ -176,6 +161,26 @@ public enum Convolution {
                         1, weight, Int32(rows), outputGradient, Int32(positions),
                         0, workspace, Int32(positions))
             ImageColumns.columnsToImage(workspace, accumulatingInto: inputGradient, geometry: geometry)
+        }
+    }
+
+    /// `dW += dY x columnsᵀ` (`dY` `[Cout, P]`, columns `[Cin·k·k, P]`): the two-thread split of
+    /// the long sum over positions where few output channels leave SGEMM nothing to share
+    /// (`partials` holds its per-thread sums), else one SGEMM.
+    private static func accumulateWeightGradient(outputGradient: UnsafePointer<Float>, columns: UnsafePointer<Float>,
+                                                 weightGradient: UnsafeMutablePointer<Float>,
+                                                 geometry: ConvolutionGeometry, partials: UnsafeMutablePointer<Float>?) {
+        let outputChannels = geometry.outputChannels, rows = geometry.columnRows, positions = geometry.outputPositions
+        if NarrowWeightGradient.isApplicable(geometry) {
+            guard let partials else { preconditionFailure("Convolution.backward needs a workspace of \(geometry.workspaceCount) floats") }
+            NarrowWeightGradient.accumulate(outputGradient: outputGradient, columns: columns, weightGradient: weightGradient,
+                                            outputChannels: outputChannels, rows: rows, positions: positions,
+                                            partials: partials)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                        Int32(outputChannels), Int32(rows), Int32(positions),
+                        1, outputGradient, Int32(positions), columns, Int32(positions),
+                        1, weightGradient, Int32(rows))
         }
     }
 }
