@@ -1,25 +1,42 @@
 import CBLAS
 import Dispatch
+import Foundation
+import Synchronization
 
-/// The compute threads of one process: OpenBLAS's thread pool for SGEMM, and a parallel-for for
-/// the element-wise kernels.
+/// The compute threads of one process: one pool (Dispatch's) for the SGEMMs of `MatrixMultiply`
+/// and the element-wise and direct-convolution kernels alike, with OpenBLAS itself kept
+/// single-threaded (see `MatrixMultiply` for why).
 ///
-/// The element-wise kernels run between SGEMM calls, never during one, so both kinds of work use
-/// the same cores without oversubscribing them. The thread count is OpenBLAS's own setting, so
-/// there is exactly one place that holds it.
+/// The count is process-wide, like OpenBLAS's own setting that it replaces: the trainer and the
+/// benchmark set it once at start from the run's configuration, before any kernel runs.
 public enum ComputeThreads {
     /// Element-wise loops shorter than this run on the calling thread: waking a second thread
     /// costs more than it saves.
     public static let minimumParallelCount = 1 << 16
 
-    /// Sets the number of threads OpenBLAS and the element-wise kernels use (at least 1).
+    /// Until `set` is called, every core; first use also makes OpenBLAS single-threaded, before
+    /// any SGEMM can run.
+    private static let configuredCount = Atomic<Int>(initialCount())
+
+    private static func initialCount() -> Int {
+        openblas_set_num_threads(1)
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Sets the number of compute threads (at least 1).
     public static func set(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        configuredCount.store(max(1, count), ordering: .relaxed)
     }
 
     /// The number of threads currently in use.
     public static var count: Int {
-        Int(max(1, openblas_get_num_threads()))
+        configuredCount.load(ordering: .relaxed)
+    }
+
+    /// Runs `body(thread)` for `thread` in `0..<threads` at once, the caller taking one share.
+    @inline(__always)
+    static func run(_ threads: Int, _ body: (Int) -> Void) {
+        DispatchQueue.concurrentPerform(iterations: threads, execute: body)
     }
 
     /// Runs `body` over `0..<total` split into contiguous chunks, one per compute thread, when

@@ -1,5 +1,3 @@
-import CBLAS
-
 /// The shape of one 2-D convolution over a whole batch: square kernel, equal stride and zero
 /// padding on both axes, no dilation, no groups (all that MSDNet uses).
 public struct ConvolutionGeometry: Equatable, Sendable {
@@ -100,9 +98,10 @@ public enum Convolution {
             }
             beta = 1
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    Int32(geometry.outputChannels), Int32(positions), Int32(rows),
-                    1, weight, Int32(rows), columns, Int32(positions), beta, output, Int32(positions))
+        MatrixMultiply.multiply(transposeA: false, transposeB: false,
+                                rows: geometry.outputChannels, columns: positions, inner: rows,
+                                a: weight, leadingA: rows, b: columns, leadingB: positions,
+                                beta: beta, c: output, leadingC: positions)
     }
 
     /// Backward of `forward`, ACCUMULATING into every non-nil gradient:
@@ -130,10 +129,10 @@ public enum Convolution {
                                          geometry: geometry, partials: workspace)
             }
             if let inputGradient {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                            Int32(rows), Int32(positions), Int32(outputChannels),
-                            1, weight, Int32(rows), outputGradient, Int32(positions),
-                            1, inputGradient, Int32(positions))
+                MatrixMultiply.multiply(transposeA: true, transposeB: false,
+                                        rows: rows, columns: positions, inner: outputChannels,
+                                        a: weight, leadingA: rows, b: outputGradient, leadingB: positions,
+                                        beta: 1, c: inputGradient, leadingC: positions)
             }
             return
         }
@@ -156,10 +155,10 @@ public enum Convolution {
                                      geometry: geometry, partials: workspace + rows * positions)
         }
         if let inputGradient {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                        Int32(rows), Int32(positions), Int32(outputChannels),
-                        1, weight, Int32(rows), outputGradient, Int32(positions),
-                        0, workspace, Int32(positions))
+            MatrixMultiply.multiply(transposeA: true, transposeB: false,
+                                    rows: rows, columns: positions, inner: outputChannels,
+                                    a: weight, leadingA: rows, b: outputGradient, leadingB: positions,
+                                    beta: 0, c: workspace, leadingC: positions)
             ImageColumns.columnsToImage(workspace, accumulatingInto: inputGradient, geometry: geometry)
         }
     }
@@ -177,10 +176,10 @@ public enum Convolution {
                                             outputChannels: outputChannels, rows: rows, positions: positions,
                                             partials: partials)
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                        Int32(outputChannels), Int32(rows), Int32(positions),
-                        1, outputGradient, Int32(positions), columns, Int32(positions),
-                        1, weightGradient, Int32(rows))
+            MatrixMultiply.multiply(transposeA: false, transposeB: true,
+                                    rows: outputChannels, columns: rows, inner: positions,
+                                    a: outputGradient, leadingA: positions, b: columns, leadingB: positions,
+                                    beta: 1, c: weightGradient, leadingC: rows)
         }
     }
 }

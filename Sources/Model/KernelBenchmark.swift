@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 
 /// Times the kernels on MSDNet-typical shapes (CIFAR, batch 64 by default) so that the
@@ -39,8 +38,8 @@ public enum KernelBenchmark {
         let side = 1024
         let a = generator.buffer(side * side), b = generator.buffer(side * side), c = generator.buffer(side * side)
         time("SGEMM \(side)x\(side)x\(side)", flops: 2 * Double(side * side * side)) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(side), Int32(side), Int32(side),
-                        1, a, Int32(side), b, Int32(side), 0, c, Int32(side))
+            MatrixMultiply.multiply(transposeA: false, transposeB: false, rows: side, columns: side, inner: side,
+                                    a: a, leadingA: side, b: b, leadingB: side, beta: 0, c: c, leadingC: side)
         }
         for pointer in [a, b, c] { pointer.deallocate() }
 

@@ -1,5 +1,3 @@
-import CBLAS
-
 /// How a linear layer's input (and input gradient) is laid out.
 public enum LinearInputLayout: Sendable {
     /// `[N, in]` row-major, PyTorch's own layout (e.g. logits fed to an ISC module).
@@ -22,12 +20,11 @@ public enum Linear {
             for n in 0..<batch { (output + n * outputFeatures).update(from: bias, count: outputFeatures) }
             beta = 1
         }
-        let (transposeInput, inputLeading) = inputLayout == .rowMajor
-            ? (CblasNoTrans, inputFeatures) : (CblasTrans, batch)
-        cblas_sgemm(CblasRowMajor, transposeInput, CblasTrans,
-                    Int32(batch), Int32(outputFeatures), Int32(inputFeatures),
-                    1, input, Int32(inputLeading), weight, Int32(inputFeatures),
-                    beta, output, Int32(outputFeatures))
+        let (transposeInput, inputLeading) = inputLayout == .rowMajor ? (false, inputFeatures) : (true, batch)
+        MatrixMultiply.multiply(transposeA: transposeInput, transposeB: true,
+                                rows: batch, columns: outputFeatures, inner: inputFeatures,
+                                a: input, leadingA: inputLeading, b: weight, leadingB: inputFeatures,
+                                beta: beta, c: output, leadingC: outputFeatures)
     }
 
     /// Backward, ACCUMULATING into every non-nil gradient: `dW += dY^T x X`,
@@ -46,25 +43,24 @@ public enum Linear {
             }
         }
         if let weightGradient {
-            let (transposeInput, inputLeading) = inputLayout == .rowMajor
-                ? (CblasNoTrans, inputFeatures) : (CblasTrans, batch)
-            cblas_sgemm(CblasRowMajor, CblasTrans, transposeInput,
-                        Int32(outputFeatures), Int32(inputFeatures), Int32(batch),
-                        1, outputGradient, Int32(outputFeatures), input, Int32(inputLeading),
-                        1, weightGradient, Int32(inputFeatures))
+            let (transposeInput, inputLeading) = inputLayout == .rowMajor ? (false, inputFeatures) : (true, batch)
+            MatrixMultiply.multiply(transposeA: true, transposeB: transposeInput,
+                                    rows: outputFeatures, columns: inputFeatures, inner: batch,
+                                    a: outputGradient, leadingA: outputFeatures, b: input, leadingB: inputLeading,
+                                    beta: 1, c: weightGradient, leadingC: inputFeatures)
         }
         if let inputGradient {
             switch inputLayout {
             case .rowMajor:
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                            Int32(batch), Int32(inputFeatures), Int32(outputFeatures),
-                            1, outputGradient, Int32(outputFeatures), weight, Int32(inputFeatures),
-                            1, inputGradient, Int32(inputFeatures))
+                MatrixMultiply.multiply(transposeA: false, transposeB: false,
+                                        rows: batch, columns: inputFeatures, inner: outputFeatures,
+                                        a: outputGradient, leadingA: outputFeatures, b: weight, leadingB: inputFeatures,
+                                        beta: 1, c: inputGradient, leadingC: inputFeatures)
             case .featureMajor:
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans,
-                            Int32(inputFeatures), Int32(batch), Int32(outputFeatures),
-                            1, weight, Int32(inputFeatures), outputGradient, Int32(outputFeatures),
-                            1, inputGradient, Int32(batch))
+                MatrixMultiply.multiply(transposeA: true, transposeB: true,
+                                        rows: inputFeatures, columns: batch, inner: outputFeatures,
+                                        a: weight, leadingA: inputFeatures, b: outputGradient, leadingB: outputFeatures,
+                                        beta: 1, c: inputGradient, leadingC: batch)
             }
         }
     }
