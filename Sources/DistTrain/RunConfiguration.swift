@@ -16,7 +16,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     /// Seeds initialisation, the validation hold-out, the per-epoch permutation and augmentation.
     /// Default 0.
     public var seed: UInt64
-    /// OpenBLAS and worker threads per rank. Default: cores / ranks on the node.
+    /// Compute threads per rank (matrix products and element-wise loops). Default: cores / ranks on the node.
     public var threadsPerRank: Int?
     public var data: DataConfiguration
     public var model: MSDNetConfiguration

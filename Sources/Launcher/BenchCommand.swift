@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Per-rank batch size to measure (default: phase1.batchSize).")
     var batchSize: Int?
 
-    @Option(help: "Threads for OpenBLAS and element-wise loops (default: threadsPerRank, else all cores).")
+    @Option(help: "Compute threads (matrix products and element-wise loops; default: threadsPerRank, else all cores).")
     var threads: Int?
 
     @Flag(help: "Also time each operator on MSDNet-typical shapes (GFLOP/s).")
