@@ -172,6 +172,20 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.phase1.batchSize, 64)
     }
 
+    /// The benchmark's second CIFAR-100 network: the reference's "anytime" 7-exit MSDNet
+    /// (`reference-flops.json`, cifar100-anytime-7exit), otherwise the Table 1 run file.
+    func testCIFAR100AnytimeExampleIsTheReferencesAnytimeNetwork() throws {
+        let anytime = try example("cifar100-anytime.json"), table1 = try example("cifar100.json")
+        let costs = CostCounter.exitCosts(try MSDNetArchitecture(anytime.model))
+        XCTAssertEqual(costs.map(\.multiplyAdds), [15_140_452, 25_505_992, 37_095_980, 46_331_024, 57_335_540, 66_960_728, 75_937_724])
+        XCTAssertEqual(costs.map(\.parameters), [433_876, 876_792, 1_274_952, 1_695_548, 2_178_352, 2_603_252, 3_067_960])
+        var model = anytime.model
+        (model.stepmode, model.step, model.base) = (table1.model.stepmode, table1.model.step, table1.model.base)
+        XCTAssertEqual(model, table1.model)
+        XCTAssertEqual(anytime.phase1, table1.phase1)
+        XCTAssertEqual(anytime.phase2, table1.phase2)
+    }
+
     func testImageNetExampleIsTheReferenceScript() throws {
         let configuration = try example("imagenet.json")
         XCTAssertEqual(configuration.model.stem, .imagenet)
