@@ -33,10 +33,16 @@ public enum ComputeThreads {
         configuredCount.load(ordering: .relaxed)
     }
 
-    /// Runs `body(thread)` for `thread` in `0..<threads` at once, the caller taking one share.
+    /// Runs `body` at once on `threads` contiguous chunks of `0..<total`, each a multiple of
+    /// `alignment` long but the last, the caller taking one share.
     @inline(__always)
-    static func run(_ threads: Int, _ body: (Int) -> Void) {
-        DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+    static func forEachChunk(of total: Int, threads: Int, alignment: Int, _ body: (Range<Int>) -> Void) {
+        let chunk = ((total + threads - 1) / threads + alignment - 1) / alignment * alignment
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            let start = min(total, thread * chunk)
+            let end = min(total, start + chunk)
+            if start < end { body(start..<end) }
+        }
     }
 
     /// Runs `body` over `0..<total` split into contiguous chunks, one per compute thread, when
@@ -51,12 +57,7 @@ public enum ComputeThreads {
             body(0..<total)
             return
         }
-        let chunk = costPerItem == 1 ? ((total + threads - 1) / threads + 15) & ~15 : (total + threads - 1) / threads
-        DispatchQueue.concurrentPerform(iterations: threads) { thread in
-            let start = min(total, thread * chunk)
-            let end = min(total, start + chunk)
-            if start < end { body(start..<end) }
-        }
+        forEachChunk(of: total, threads: threads, alignment: costPerItem == 1 ? 16 : 1, body)
     }
 
     /// Runs `body(chunk, range)` over `0..<total` split into at most `maximumChunks` contiguous

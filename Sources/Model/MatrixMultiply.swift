@@ -34,17 +34,11 @@ enum MatrixMultiply {
             return
         }
         if columns >= threads * 4 * columnAlignment {
-            let chunk = ((columns + threads - 1) / threads + columnAlignment - 1) / columnAlignment * columnAlignment
-            ComputeThreads.run(threads) { thread in
-                let start = min(columns, thread * chunk), end = min(columns, start + chunk)
-                if start < end { block(rows: 0..<rows, columns: start..<end) }
+            ComputeThreads.forEachChunk(of: columns, threads: threads, alignment: columnAlignment) {
+                block(rows: 0..<rows, columns: $0)
             }
         } else if rows >= threads * 8 {
-            let chunk = (rows + threads - 1) / threads
-            ComputeThreads.run(threads) { thread in
-                let start = min(rows, thread * chunk), end = min(rows, start + chunk)
-                if start < end { block(rows: start..<end, columns: 0..<columns) }
-            }
+            ComputeThreads.forEachChunk(of: rows, threads: threads, alignment: 1) { block(rows: $0, columns: 0..<columns) }
         } else {
             block(rows: 0..<rows, columns: 0..<columns)
         }
