@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Modules depend downward only: Launcher -> DistTrain -> Model -> C shims.
+// Modules depend downward only: Launcher -> Benchmarks -> DistTrain -> Model -> C shims.
 let package = Package(
     name: "disttrain",
     products: [
@@ -28,15 +28,21 @@ let package = Package(
             name: "DistTrain",
             dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG"]
         ),
+        // Measurements and checks that the command line runs; not part of training.
+        .target(
+            name: "Benchmarks",
+            dependencies: ["DistTrain", "Model"]
+        ),
         .executableTarget(
             name: "Launcher",
             dependencies: [
-                "DistTrain", "Model",
+                "Benchmarks", "DistTrain", "Model",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "Model"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Model"]),
         .testTarget(name: "LauncherTests", dependencies: ["Launcher", "DistTrain", "Model"]),
     ],
     swiftLanguageModes: [.v5]

@@ -185,7 +185,7 @@ public enum Convolution {
 }
 
 /// The im2col copy and its adjoint col2im for `Convolution`.
-enum ImageColumns {
+public enum ImageColumns {
     /// For one kernel column `kx`, the output columns `ox` whose input column
     /// `ox*s - p + kx` lies inside the image: `first..<end` (empty when none).
     @inline(__always)
@@ -199,7 +199,7 @@ enum ImageColumns {
     }
 
     /// `columns[(ci, ky, kx), (n, oy, ox)] = input[ci, n, oy*s - p + ky, ox*s - p + kx]`, 0 outside.
-    static func imageToColumns(_ input: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
+    public static func imageToColumns(_ input: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
                                geometry g: ConvolutionGeometry) {
         let k = g.kernelSize, s = g.stride, p = g.padding
         let height = g.inputHeight, width = g.inputWidth
@@ -241,7 +241,7 @@ enum ImageColumns {
 
     /// The adjoint of `imageToColumns`: `image[ci, n, iy, ix] += columns[...]` summed over every
     /// column entry that was copied from `(ci, n, iy, ix)`.
-    static func columnsToImage(_ columns: UnsafePointer<Float>, accumulatingInto image: UnsafeMutablePointer<Float>,
+    public static func columnsToImage(_ columns: UnsafePointer<Float>, accumulatingInto image: UnsafeMutablePointer<Float>,
                                geometry g: ConvolutionGeometry) {
         let k = g.kernelSize, s = g.stride, p = g.padding
         let height = g.inputHeight, width = g.inputWidth

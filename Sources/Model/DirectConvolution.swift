@@ -14,7 +14,7 @@
 /// gradient with the spatially flipped, channel-transposed weights; the weight gradient is a dot
 /// product of the output gradient with the shifted padded input, run over several images' planes
 /// at once.
-enum DirectConvolution {
+public enum DirectConvolution {
     /// Rows (output channels forward, input channels for the input gradient) computed together.
     static let blockWidth = 6
     /// Floats per vector.
@@ -40,7 +40,7 @@ enum DirectConvolution {
 
     static func roundedUp(_ count: Int) -> Int { (count + stepWidth - 1) / stepWidth * stepWidth }
 
-    static func isApplicable(_ g: ConvolutionGeometry) -> Bool {
+    public static func isApplicable(_ g: ConvolutionGeometry) -> Bool {
         g.stride == 1 && g.kernelSize > 1 && g.padding < g.kernelSize && g.outputChannels <= maximumOutputChannels
     }
 

@@ -28,8 +28,8 @@ public final class MSDNet: TrainableNetwork {
     public var stateTensors: [NamedTensor] { parameters.namedTensors() + buffers.namedTensors() }
 
     private let plan: ExecutionPlan
-    /// Set by `TrainingBenchmark` to time operators.
-    var profile: OperatorProfile? {
+    /// Times every operator while set (`disttrain bench`); nil in training.
+    public var profile: OperatorProfile? {
         get { plan.profile }
         set { plan.profile = newValue }
     }

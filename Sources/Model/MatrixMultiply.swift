@@ -9,14 +9,14 @@ import CBLAS
 /// time of a training step, 15-20% of phase-I images/s on two cores). One pool for all work ends
 /// that. Each thread computes its own block of `C` — columns when `N` is wide, else rows — and packs
 /// only the operand slice that block needs, plus the whole (small) other operand.
-enum MatrixMultiply {
+public enum MatrixMultiply {
     /// Products with fewer multiply-accumulates than this run on the calling thread: waking a
     /// second thread costs more than it saves.
     static let minimumParallelMultiplyAccumulates = 1 << 19
     /// A thread's block of columns is a multiple of this (whole SIMD panels of OpenBLAS's kernel).
     static let columnAlignment = 16
 
-    static func multiply(transposeA: Bool, transposeB: Bool, rows: Int, columns: Int, inner: Int,
+    public static func multiply(transposeA: Bool, transposeB: Bool, rows: Int, columns: Int, inner: Int,
                          alpha: Float = 1, a: UnsafePointer<Float>, leadingA: Int,
                          b: UnsafePointer<Float>, leadingB: Int,
                          beta: Float, c: UnsafeMutablePointer<Float>, leadingC: Int) {

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Times the kernels on MSDNet-typical shapes (CIFAR, batch 64 by default) so that the
 /// per-operator cost is measured rather than guessed. `disttrain bench` prints the result.

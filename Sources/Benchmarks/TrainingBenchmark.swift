@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Training throughput of one configuration on synthetic data (`disttrain bench`).
 public struct TrainingBenchmarkResult: CustomStringConvertible, Sendable {
@@ -61,18 +62,5 @@ public enum TrainingBenchmark {
                                                operatorSeconds: profile.seconds.sorted { $0.value > $1.value }.map { ($0.key, $0.value) })
             }
         }
-    }
-}
-
-/// Wall time per operator kind, accumulated by `MSDNet` while a benchmark sets it.
-final class OperatorProfile {
-    private(set) var seconds: [String: Double] = [:]
-
-    @inline(__always)
-    func measure<T>(_ name: String, _ body: () -> T) -> T {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let result = body()
-        seconds[name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return result
     }
 }
