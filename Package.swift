@@ -45,5 +45,5 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Model"]),
         .testTarget(name: "LauncherTests", dependencies: ["Launcher", "DistTrain", "Model"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

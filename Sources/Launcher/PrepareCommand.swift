@@ -60,6 +60,7 @@ struct PrepareCommand: ParsableCommand {
 /// The progress bar of `prepare imagenet` on standard error, redrawn at most ten times a second
 /// (every file on a terminal would cost more than the bar is worth); skipped files are printed
 /// as they are found.
+// Unchecked: the preparation calls it from worker threads, but one call at a time (under its tally lock).
 private final class PreparationDisplay: @unchecked Sendable {
     private let start = Date()
     private var lastDraw = Date.distantPast

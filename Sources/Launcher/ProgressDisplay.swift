@@ -41,7 +41,7 @@ final class ProgressDisplay: TrainingObserver {
         } else if Date().timeIntervalSince(lastLine) >= lineInterval {
             lastLine = Date()
             print(status)
-            fflush(stdout)
+            fflush(nil)  // every output stream; Swift 6 forbids touching the global `stdout`
         }
     }
 
@@ -63,7 +63,7 @@ final class ProgressDisplay: TrainingObserver {
             barVisible = false
         }
         print(line)
-        fflush(stdout)
+        fflush(nil)  // every output stream; Swift 6 forbids touching the global `stdout`
     }
 
     private func bar(_ fraction: Double) -> String {

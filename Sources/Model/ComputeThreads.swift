@@ -38,10 +38,13 @@ public enum ComputeThreads {
     @inline(__always)
     static func forEachChunk(of total: Int, threads: Int, alignment: Int, _ body: (Range<Int>) -> Void) {
         let chunk = ((total + threads - 1) / threads + alignment - 1) / alignment * alignment
-        DispatchQueue.concurrentPerform(iterations: threads) { thread in
-            let start = min(total, thread * chunk)
-            let end = min(total, start + chunk)
-            if start < end { body(start..<end) }
+        withoutActuallyEscaping(body) { body in
+            let work = ChunkWork(body: body)
+            DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                let start = min(total, thread * chunk)
+                let end = min(total, start + chunk)
+                if start < end { work.body(start..<end) }
+            }
         }
     }
 
@@ -71,10 +74,20 @@ public enum ComputeThreads {
             return
         }
         let size = (total + chunks - 1) / chunks
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = min(total, chunk * size)
-            let end = min(total, start + size)
-            if start < end { body(chunk, start..<end) }
+        withoutActuallyEscaping(body) { body in
+            let work = ChunkWork(body: body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let start = min(total, chunk * size)
+                let end = min(total, start + size)
+                if start < end { work.body(chunk, start..<end) }
+            }
         }
     }
+}
+
+/// A kernel body handed to the pool's threads. Unchecked because the kernels capture raw buffer
+/// pointers: each chunk writes only its own disjoint range, and `concurrentPerform` returns only
+/// after every chunk has finished.
+private struct ChunkWork<Body>: @unchecked Sendable {
+    let body: Body
 }

@@ -62,6 +62,7 @@ public final class BatchStream {
 }
 
 /// The ring shared by the stream and its workers, guarded by one condition variable.
+// Unchecked: ring slots and counters change only under the condition variable; a slot's buffers are written by the one worker that claimed it.
 private final class StreamState: @unchecked Sendable {
     let batches: [[Int]]
     let renderer: SampleRenderer

@@ -12,7 +12,7 @@ import Foundation
 /// complete (a shard is written under a temporary name and renamed once closed and synced).
 /// Files that are not decodable JPEGs are skipped and listed, in the summary and in the shard's
 /// `skippedFiles` attribute. Shards are written in parallel by `workers` threads.
-public struct ImageNetPreparation {
+public struct ImageNetPreparation: Sendable {
     public struct SkippedFile: Codable, Equatable, Sendable {
         public let path: String
         public let reason: String
@@ -206,6 +206,7 @@ public struct ImageNetPreparation {
 }
 
 /// The shared counters of one split's preparation, under one lock.
+// Unchecked: every mutable counter is read and written under `lock`.
 private final class PreparationTally: @unchecked Sendable {
     private let lock = NSLock()
     private let split: String

@@ -8,6 +8,7 @@ import Foundation
 /// Labels are read at opening; images are read one at a time. Shard files are opened on
 /// demand and at most `openFileLimit` stay open, so a thousand shards fit within the
 /// process's file-descriptor limit. Safe to use from several threads (Storage serialises HDF5).
+// Unchecked: the open-file cache is guarded by a lock and HDF5 calls are serialised by Storage.
 final class ShardImages: @unchecked Sendable {
     enum Content: Equatable {
         case jpeg
@@ -154,7 +155,7 @@ final class ShardImages: @unchecked Sendable {
 /// The ImageNet pipeline over shards: decode (JPEG, at a DCT reduction where the image is
 /// shrunk anyway), then `RandomResizedCrop(S)` + horizontal flip in training or
 /// `Resize(S·256/224)` + `CenterCrop(S)` in evaluation, as one bilinear resampling, normalised.
-final class JPEGRenderer: SampleRenderer, @unchecked Sendable {
+final class JPEGRenderer: SampleRenderer, Sendable {
     final class Scratch {
         let decoder = JPEGDecoder()
         let resampler = BilinearResampler()

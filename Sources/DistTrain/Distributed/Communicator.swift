@@ -268,7 +268,7 @@ public final class Communicator {
         var message = [CChar](repeating: 0, count: Int(shim_max_error_string()) + 1)
         var length: Int32 = 0
         MPI_Error_string(code, &message, &length)
-        throw CommunicatorError.mpiCallFailed(operation: operation, code: code, message: String(cString: message))
+        throw CommunicatorError.mpiCallFailed(operation: operation, code: code, message: message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
     }
 
     private func ensureActive(_ operation: String) throws {

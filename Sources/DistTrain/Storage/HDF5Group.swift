@@ -56,7 +56,7 @@ public final class HDF5Group: HDF5Object {
                 var name = [CChar](repeating: 0, count: Int(length) + 1)
                 guard H5Lget_name_by_idx(identifier, ".", H5_INDEX_NAME, H5_ITER_INC, index, &name, name.count,
                                          shim_h5p_default()) >= 0 else { throw site.failure() }
-                return String(cString: name)
+                return name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             }
         }
     }

@@ -7,6 +7,7 @@ import Glibc
 ///
 /// The signals are blocked from their default action and delivered through Dispatch sources,
 /// so no state is touched from inside a signal handler.
+// Unchecked: the flag is read and written under `lock`; the signal sources are set up once, before any other thread sees them.
 public final class StopRequest: @unchecked Sendable {
     private let lock = NSLock()
     private var requestedSignal: Int32?
