@@ -118,7 +118,7 @@ public enum KernelBenchmark {
         time("ReLU forward \(shape)") { ReLU.forward(input: x, output: y, count: channels * count) }
         time("ReLU backward \(shape)") { ReLU.backward(outputGradient: dy, output: y, inputGradient: dx, count: channels * count) }
         time("gradient rescale backward \(shape)") {
-            GradientRescale.backward(outputGradient: dy, inputGradient: dx, count: channels * count, factor: 0.5)
+            GradientEquilibrium.rescaleInPlace(dx, count: channels * count, factor: 0.5)
         }
 
         let pool = PoolingGeometry(channels: 64, batch: batch, inputHeight: 56, inputWidth: 56, kernelSize: 3, stride: 2, padding: 1)

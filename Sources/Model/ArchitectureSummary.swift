@@ -35,7 +35,3 @@ public struct ArchitectureSummary: CustomStringConvertible, Sendable {
     }
 }
 
-/// The architecture table of `configuration` (see `ArchitectureSummary`).
-public func architectureSummary(_ configuration: MSDNetConfiguration) throws -> String {
-    try ArchitectureSummary(configuration).description
-}

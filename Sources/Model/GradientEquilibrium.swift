@@ -21,8 +21,9 @@ public enum GradientEquilibrium {
         return (1 / Float(remaining), Float(remaining - 1))
     }
 
-    /// `gradient *= factor` for `count` elements: the backward of `R(x; factor)` applied to a
-    /// gradient that nothing else has yet read.
+    /// The backward of `R(x; factor)`, `dL/dx = factor * dL/dR`, as `gradient *= factor` over
+    /// `count` elements: applied to a gradient that nothing else has yet read. (The forward of
+    /// `R` is the identity, so the network simply reads `x` on.)
     public static func rescaleInPlace(_ gradient: UnsafeMutablePointer<Float>, count: Int, factor: Float) {
         ComputeThreads.parallelFor(count) { range in
             for index in range { gradient[index] *= factor }

@@ -300,14 +300,14 @@ final class KernelForwardTests: XCTestCase {
         XCTAssertEqual(extreme, log(2.0), accuracy: 1e-6)
     }
 
-    func testGradientRescaleIsIdentityForwardAndScalesBackward() {
-        let x: [Float] = [1, -2, 3]
-        var y = [Float](repeating: 0, count: 3)
-        GradientRescale.forward(input: x, output: &y, count: 3)
-        XCTAssertEqual(y, x)
-        var gradient: [Float] = [1, 1, 1]
-        GradientRescale.backward(outputGradient: [2, 4, -6], inputGradient: &gradient, count: 3, factor: 0.25)
-        XCTAssertEqual(gradient, [1.5, 2, -0.5])
+    func testGradientRescaleScalesTheGradientInPlace() {
+        var gradient: [Float] = [2, 4, -6]
+        GradientEquilibrium.rescaleInPlace(&gradient, count: 3, factor: 0.25)
+        XCTAssertEqual(gradient, [0.5, 1, -1.5])
+        // Long enough for the parallel path.
+        var long = (0..<(1 << 17)).map { Float($0 % 7) - 3 }
+        GradientEquilibrium.rescaleInPlace(&long, count: long.count, factor: 3)
+        XCTAssertEqual(long, (0..<(1 << 17)).map { 3 * (Float($0 % 7) - 3) })
     }
 
     func testReLUAndElementwiseParallelPathAgree() {

@@ -299,12 +299,13 @@ final class KernelGradientTests: XCTestCase {
             ReLU.forward(input: x, output: &y, count: 50)
             return weightedSum(y, projection)
         }
-        var rescaled = prefilled(50)
-        GradientRescale.backward(outputGradient: projection, inputGradient: &rescaled, count: 50, factor: 1.0 / 3)
-        checkGradient("gradient rescale (loss scaled by 1/3 downstream)", values: input, analytic: rescaled) { x in
-            var y = [Float](repeating: 0, count: 50)
-            GradientRescale.forward(input: x, output: &y, count: 50)
-            return weightedSum(y, projection) / 3
+        // R(x; 1/3) is the identity forward, so the loss downstream of it is the plain projection;
+        // its backward must still give a third of that loss's gradient.
+        var rescaled = projection
+        GradientEquilibrium.rescaleInPlace(&rescaled, count: 50, factor: 1.0 / 3)
+        checkGradient("gradient rescale (loss scaled by 1/3 downstream)", values: input,
+                      analytic: rescaled.map { $0 + kernelGradientPrefill }) { x in
+            weightedSum(x, projection) / 3
         }
     }
 
