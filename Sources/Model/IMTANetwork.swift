@@ -33,6 +33,8 @@ public final class IMTANetwork: TrainableNetwork {
     /// Width of the pooled feature of each exit (128 on CIFAR; the reference's `logits_channels`).
     public let featureWidths: [Int]
     private let collaboration: [InlineSubnetworkCollaborationModule]
+    /// Each exit's Linear classifier, its views into `heads` resolved once.
+    private let classifiers: [LinearParameters]
     /// Exit i > 0's classifier input `[n, 2 * featureWidth_i]` and its gradient.
     private let classifierInputs: [PlannedMatrix]
     private let predictions: [PlannedMatrix]
@@ -72,6 +74,7 @@ public final class IMTANetwork: TrainableNetwork {
         classifierInputs = inputWidths.map(matrix)
         predictions = (0..<exits).map { _ in matrix(classes) }
         let headParameters = heads, headStatistics = headBuffers
+        classifiers = (0..<exits).map { LinearParameters(headParameters, prefix: "classifier.\($0)") }
         collaboration = (0..<(exits - 1)).map {
             InlineSubnetworkCollaborationModule(index: $0, classes: classes, width: widths[$0 + 1], parameters: headParameters,
                                                 buffers: headStatistics, maximumBatchSize: batch)
@@ -79,10 +82,9 @@ public final class IMTANetwork: TrainableNetwork {
 
         var generator = SeededGenerator(seed: seed)
         for exit in 0..<exits {
-            Initialization.defaultUniform(heads.values(of: "classifier.\(exit).weight"), count: classes * inputWidths[exit],
+            Initialization.defaultUniform(classifiers[exit].weight, count: classes * inputWidths[exit],
                                           fanIn: inputWidths[exit], using: &generator)
-            Initialization.defaultUniform(heads.values(of: "classifier.\(exit).bias"), count: classes, fanIn: inputWidths[exit],
-                                          using: &generator)
+            Initialization.defaultUniform(classifiers[exit].bias, count: classes, fanIn: inputWidths[exit], using: &generator)
         }
         for index in 0..<(exits - 1) {
             let prefix = "isc_modules.\(index)"
@@ -113,8 +115,7 @@ public final class IMTANetwork: TrainableNetwork {
         forwardCount = n
         let classes = classCount
         for exit in 0..<exitCount {
-            let weight = heads.values(of: "classifier.\(exit).weight")
-            let bias = heads.values(of: "classifier.\(exit).bias")
+            let weight = classifiers[exit].weight, bias = classifiers[exit].bias
             let pooled = backbone.pooledFeatures(exit: exit)
             if exit == 0 {
                 Linear.forward(input: pooled, weight: weight, bias: bias, output: predictions[exit].values, batch: n,
@@ -143,9 +144,8 @@ public final class IMTANetwork: TrainableNetwork {
         let n = forwardCount
         let classes = classCount
         for exit in stride(from: exitCount - 1, through: 0, by: -1) {
-            let weight = heads.values(of: "classifier.\(exit).weight")
-            let weightGradient = heads.gradients(of: "classifier.\(exit).weight")
-            let biasGradient = heads.gradients(of: "classifier.\(exit).bias")
+            let weight = classifiers[exit].weight
+            let weightGradient = classifiers[exit].weightGradient, biasGradient = classifiers[exit].biasGradient
             if exit == 0 {
                 Linear.backward(outputGradient: predictions[exit].gradients, input: backbone.pooledFeatures(exit: 0), weight: weight,
                                 inputGradient: nil, weightGradient: weightGradient, biasGradient: biasGradient, batch: n,
@@ -187,5 +187,21 @@ public final class IMTANetwork: TrainableNetwork {
         for exit in 0..<exitCount {
             logits[exit].update(from: predictions[exit].values, count: n * classCount)
         }
+    }
+}
+
+/// A Linear layer's weight, bias and their gradients in a parameter arena (`<prefix>.weight`,
+/// `<prefix>.bias`), looked up by name once rather than on every pass.
+struct LinearParameters {
+    let weight: UnsafeMutablePointer<Float>
+    let weightGradient: UnsafeMutablePointer<Float>
+    let bias: UnsafeMutablePointer<Float>
+    let biasGradient: UnsafeMutablePointer<Float>
+
+    init(_ arena: ParameterArena, prefix: String) {
+        weight = arena.values(of: prefix + ".weight")
+        weightGradient = arena.gradients(of: prefix + ".weight")
+        bias = arena.values(of: prefix + ".bias")
+        biasGradient = arena.gradients(of: prefix + ".bias")
     }
 }

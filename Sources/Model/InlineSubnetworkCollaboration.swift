@@ -8,10 +8,7 @@
 final class InlineSubnetworkCollaborationModule {
     let classes: Int
     let width: Int
-    private let linearWeight: UnsafeMutablePointer<Float>
-    private let linearWeightGradient: UnsafeMutablePointer<Float>
-    private let linearBias: UnsafeMutablePointer<Float>
-    private let linearBiasGradient: UnsafeMutablePointer<Float>
+    private let linear: LinearParameters
     private let batchNormWeight: UnsafeMutablePointer<Float>
     private let batchNormWeightGradient: UnsafeMutablePointer<Float>
     private let batchNormBias: UnsafeMutablePointer<Float>
@@ -41,10 +38,7 @@ final class InlineSubnetworkCollaborationModule {
         let prefix = "isc_modules.\(index)"
         self.classes = classes
         self.width = width
-        linearWeight = parameters.values(of: prefix + ".0.weight")
-        linearWeightGradient = parameters.gradients(of: prefix + ".0.weight")
-        linearBias = parameters.values(of: prefix + ".0.bias")
-        linearBiasGradient = parameters.gradients(of: prefix + ".0.bias")
+        linear = LinearParameters(parameters, prefix: prefix + ".0")
         batchNormWeight = parameters.values(of: prefix + ".1.weight")
         batchNormWeightGradient = parameters.gradients(of: prefix + ".1.weight")
         batchNormBias = parameters.values(of: prefix + ".1.bias")
@@ -71,7 +65,7 @@ final class InlineSubnetworkCollaborationModule {
 
     /// `output = ReLU(BN(W prediction + b))` for `prediction` `[n, classes]`.
     func forward(prediction: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?) {
-        Linear.forward(input: prediction, weight: linearWeight, bias: linearBias, output: preActivation,
+        Linear.forward(input: prediction, weight: linear.weight, bias: linear.bias, output: preActivation,
                        batch: n, inputFeatures: classes, outputFeatures: width)
         if training {
             BatchNorm1d.forwardTraining(input: preActivation, output: output, weight: batchNormWeight, bias: batchNormBias,
@@ -95,8 +89,8 @@ final class InlineSubnetworkCollaborationModule {
                              savedMean: statistics, savedInverseStandardDeviation: statistics + width,
                              inputGradient: preActivationGradient, weightGradient: batchNormWeightGradient,
                              biasGradient: batchNormBiasGradient, batch: n, features: width, relu: true, reducer: reducer)
-        Linear.backward(outputGradient: preActivationGradient, input: prediction, weight: linearWeight,
-                        inputGradient: predictionGradient, weightGradient: linearWeightGradient, biasGradient: linearBiasGradient,
+        Linear.backward(outputGradient: preActivationGradient, input: prediction, weight: linear.weight,
+                        inputGradient: predictionGradient, weightGradient: linear.weightGradient, biasGradient: linear.biasGradient,
                         batch: n, inputFeatures: classes, outputFeatures: width)
     }
 }
