@@ -117,4 +117,147 @@ extension TrainingRunTests {
         XCTAssertTrue(resumed.standardOutput.contains("not bit-exact"), resumed.standardOutput)
         XCTAssertTrue(checkpoints("resized").contains("phase1-epoch2.h5"))
     }
+
+    // MARK: - Stop signals through the launcher
+
+    /// The checkout this test was built from (cluster/ scripts).
+    static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The process group of `pid`, from /proc.
+    func processGroup(of pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        return fields.count > 2 ? Int32(fields[2]) : nil
+    }
+
+    /// Fails for every process of `pids` still alive (a zombie counts as gone).
+    func assertGone(_ pids: [Int32], file: StaticString = #filePath, line: UInt = #line) {
+        let deadline = Date().addingTimeInterval(10)
+        func alive() -> [Int32] {
+            pids.filter { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { return false }
+                return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+            }
+        }
+        while !alive().isEmpty && Date() < deadline { usleep(100_000) }
+        XCTAssertEqual(alive(), [], "processes left behind", file: file, line: line)
+    }
+
+    /// Starts a long 2-rank phase-I run with `launch`, waits until it trains, sends the stop with
+    /// `deliver` and checks the outcome: status 0, a mid-epoch checkpoint, no rank left. Returns
+    /// the run file and the checkpoint's name.
+    @discardableResult
+    func assertStopsWithACheckpoint(
+        _ name: String, launch: (String) throws -> (process: Process, output: URL, error: URL),
+        deliver: (Process) throws -> Void, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (path: String, checkpoint: String) {
+        let path = try write(configuration(name: name, trainSteps: 400, phase2Epochs: 0, evaluation: false))
+        let launched = try launch(path)
+        waitUntilTraining(name)
+        let ranks = try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
+        XCTAssertEqual(ranks.count, 2, "expected two disttrain ranks", file: file, line: line)
+        try deliver(launched.process)
+        let outcome = finish(launched, within: 60, file: file, line: line)
+        XCTAssertEqual(outcome.status, 0, outcome.standardOutput + outcome.standardError, file: file, line: line)
+        XCTAssertTrue(outcome.standardOutput.contains("stop requested"), outcome.standardOutput, file: file, line: line)
+        assertGone(ranks, file: file, line: line)
+        let written = checkpoints(name)
+        XCTAssertEqual(written.count, 1, "\(written)", file: file, line: line)
+        XCTAssertTrue(written.first?.hasPrefix("phase1-epoch0-step") ?? false, "\(written)", file: file, line: line)
+        return (path, written.first ?? "")
+    }
+
+    /// The launcher arguments of a 2-rank `disttrain train path` job.
+    func launcherArguments(_ path: String) throws -> [String] {
+        ["-n", "2", "--oversubscribe", try DistTrainExecutable.url().path, "train", path]
+    }
+
+    /// SIGTERM to the launcher: a clean stop with status 0; the resumed run (--verify-replicas)
+    /// continues as the uninterrupted one does.
+    func testSIGTERMToTheLauncherStopsEveryRankAfterACheckpoint() throws {
+        let launcher = Self.repositoryRoot.appendingPathComponent("cluster/mpirun-graceful.sh")
+        let stopped = try assertStopsWithACheckpoint("launcher-term", launch: { path in
+            try DistTrainExecutable.start(launcher, try self.launcherArguments(path), outputDirectory: self.directory)
+        }, deliver: { kill($0.processIdentifier, SIGTERM) })
+
+        let stepsDone = Int(stopped.checkpoint.dropFirst("phase1-epoch0-step".count).dropLast(".h5".count)) ?? 0
+        assertSuccess(try trainTimeBoxed([stopped.path, "--verify-replicas", "--stop-after-steps", "2"], ranks: 2))
+        let straight = try write(configuration(name: "launcher-straight", trainSteps: 400, phase2Epochs: 0, evaluation: false))
+        assertSuccess(try trainTimeBoxed([straight, "--stop-after-steps", String(stepsDone + 2)], ranks: 2))
+        let checkpoint = "checkpoints/phase1-epoch0-step\(stepsDone + 2).h5"
+        try assertSameState(runDirectory("launcher-straight").appendingPathComponent(checkpoint),
+                            runDirectory("launcher-term").appendingPathComponent(checkpoint), statisticsToRounding: true)
+    }
+
+    /// SIGINT to the launcher's whole process group (Ctrl-C in a terminal).
+    func testSIGINTToTheProcessGroupStopsEveryRankAfterACheckpoint() throws {
+        let launcher = Self.repositoryRoot.appendingPathComponent("cluster/mpirun-graceful.sh")
+        try assertStopsWithACheckpoint("group-int", launch: { path in
+            try DistTrainExecutable.start(launcher, try self.launcherArguments(path), outputDirectory: self.directory)
+        }, deliver: { process in
+            // Foundation starts a child as the leader of a new process group, as a shell starts a job.
+            let group = try XCTUnwrap(self.processGroup(of: process.processIdentifier))
+            XCTAssertEqual(group, process.processIdentifier, "the launcher must lead a process group of its own")
+            if group == process.processIdentifier && group != getpgrp() { kill(-group, SIGINT) }
+        })
+    }
+
+    /// SIGTERM to one rank alone: every rank stops after the same step (the request travels
+    /// with the step's all-reduce).
+    func testSIGTERMToOneRankStopsEveryRankAfterACheckpoint() throws {
+        try assertStopsWithACheckpoint("rank-term", launch: { path in
+            try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: self.directory)
+        }, deliver: { _ = try self.signalRanks(under: $0.processIdentifier, SIGTERM, onlyLast: true) })
+    }
+
+    /// SIGUSR1 to a plain mpirun, which forwards it to every rank (what the launcher relies on).
+    func testSIGUSR1ToMpirunStopsEveryRankAfterACheckpoint() throws {
+        try assertStopsWithACheckpoint("mpirun-usr1", launch: { path in
+            try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: self.directory)
+        }, deliver: { kill($0.processIdentifier, SIGUSR1) })  // /usr/bin/env has become mpirun
+    }
+
+    /// cluster/slurm.sbatch as Slurm runs it (environment of a 1-node, 2-task job; a stand-in
+    /// `scontrol` records its arguments): the warning signal stops the ranks after a checkpoint
+    /// and requeues the job; the requeued script resumes from that checkpoint.
+    func testSlurmScriptForwardsTheWarningSignalAndRequeues() throws {
+        guard ProcessInfo.processInfo.activeProcessorCount >= 2 else {
+            print("skipped: the batch script binds 2 ranks to a core each; this machine has 1 core")
+            return
+        }
+        let bin = directory.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let log = directory.appendingPathComponent("scontrol.log")
+        let scontrol = bin.appendingPathComponent("scontrol")
+        try Data("#!/bin/sh\necho \"$@\" >> '\(log.path)'\n".utf8).write(to: scontrol)
+        chmod(scontrol.path, 0o755)
+        let environment = [
+            "PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            "SLURM_SUBMIT_DIR": Self.repositoryRoot.path, "SLURM_JOB_ID": "4242", "SLURM_NTASKS_PER_NODE": "2",
+            "SLURM_CPUS_PER_TASK": "1", "DISTTRAIN": try DistTrainExecutable.url().path,
+        ]
+        let script = Self.repositoryRoot.appendingPathComponent("cluster/slurm.sbatch")
+        let stopped = try assertStopsWithACheckpoint("slurm", launch: { path in
+            try DistTrainExecutable.start(URL(fileURLWithPath: "/bin/bash"), [script.path, path], environment: environment,
+                                          outputDirectory: self.directory)
+        }, deliver: { kill($0.processIdentifier, SIGUSR1) })
+        XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "requeue 4242\n")
+
+        let requeued = try DistTrainExecutable.start(URL(fileURLWithPath: "/bin/bash"), [script.path, stopped.path],
+                                                     environment: environment, outputDirectory: directory)
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, !((try? String(contentsOf: requeued.output, encoding: .utf8)) ?? "").contains("resuming from") {
+            usleep(100_000)
+        }
+        kill(requeued.process.processIdentifier, SIGUSR1)
+        let outcome = finish(requeued, within: 60)
+        XCTAssertEqual(outcome.status, 0, outcome.standardOutput + outcome.standardError)
+        XCTAssertTrue(outcome.standardOutput.contains("resuming from \(runDirectory("slurm").path)/checkpoints/\(stopped.checkpoint)"),
+                      outcome.standardOutput)
+        XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "requeue 4242\nrequeue 4242\n")
+    }
 }
