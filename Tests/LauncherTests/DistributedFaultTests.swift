@@ -260,4 +260,42 @@ extension TrainingRunTests {
                       outcome.standardOutput)
         XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "requeue 4242\nrequeue 4242\n")
     }
+
+    // MARK: - A killed rank
+
+    /// SIGKILL of one rank mid-epoch ends the whole job within 30 s, non-zero, with no process
+    /// left; the same command then resumes from the newest periodic checkpoint and ends with the
+    /// uninterrupted run's state, bit for bit (BatchNorm statistics included).
+    func testKilledRankEndsTheJobAndTheRerunResumesBitForBit() throws {
+        let make = { (name: String) in
+            try self.write(self.configuration(name: name, trainSteps: 40, phase2Epochs: 0, evaluation: false) {
+                $0["checkpoint"] = ["everySteps": 4, "keep": 3]
+            })
+        }
+        let straight = try make("unkilled")
+        assertSuccess(try trainTimeBoxed([straight], ranks: 2))
+
+        let path = try make("killed-rank")
+        let launched = try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: directory)
+        let deadline = Date().addingTimeInterval(Self.launchTimeLimit)
+        while Date() < deadline && launched.process.isRunning && checkpoints("killed-rank").isEmpty { usleep(10_000) }
+        let ranks = try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
+        XCTAssertEqual(ranks.count, 2, "expected two ranks still training after the first checkpoint")
+        let killed = Date()
+        if let victim = ranks.last { kill(victim, SIGKILL) }
+        let outcome = finish(launched, within: 30)
+        let seconds = Date().timeIntervalSince(killed)
+        print("kill of one rank to the end of the job: \(String(format: "%.1f", seconds)) s")
+        XCTAssertNotEqual(outcome.status, 0)
+        assertGone(ranks)
+        XCTAssertFalse(checkpoints("killed-rank").contains("phase1-epoch1.h5"), "the job ended before the epoch did")
+
+        let rerun = try trainTimeBoxed([path, "--verify-replicas"], ranks: 2)
+        assertSuccess(rerun)
+        XCTAssertTrue(rerun.standardOutput.contains("resuming from \(runDirectory("killed-rank").path)/checkpoints/phase1-epoch0-step"),
+                      rerun.standardOutput)
+        try assertSameState(runDirectory("unkilled").appendingPathComponent("checkpoints/phase1-epoch1.h5"),
+                            runDirectory("killed-rank").appendingPathComponent("checkpoints/phase1-epoch1.h5"),
+                            statisticsToRounding: false)
+    }
 }
