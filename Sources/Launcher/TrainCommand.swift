@@ -10,8 +10,10 @@ struct TrainCommand: ParsableCommand {
             against the world size, data.root) before anything is written; a rejected file \
             prints one line naming the key and exits with status 2. Checkpoints, metrics and \
             logits go to runDir (default runs/<name>). By default a run resumes from the newest \
-            checkpoint in runDir that opens and verifies. SIGTERM or SIGINT finishes the current \
-            step, writes a checkpoint and exits 0; run the same command to continue.
+            checkpoint in runDir that opens and verifies. SIGTERM, SIGINT or SIGUSR1 finishes the \
+            current step, writes a checkpoint and exits 0; run the same command to continue. \
+            Under mpirun, send them to the ranks or through cluster/mpirun-graceful.sh: \
+            Open MPI's mpirun turns its own SIGTERM or SIGINT into an abort with status 1.
             """
     )
 

@@ -29,6 +29,8 @@ public final class IMTANetwork: TrainableNetwork {
         backbone.parameters.namedTensors(prefix: "net.") + backbone.buffers.namedTensors(prefix: "net.")
             + heads.namedTensors() + headBuffers.namedTensors()
     }
+    /// The frozen backbone's BatchNorm layers stay in training mode, so both arenas change.
+    public var runningStatistics: [BufferArena] { [backbone.buffers, headBuffers] }
 
     /// Width of the pooled feature of each exit (128 on CIFAR; the reference's `logits_channels`).
     public let featureWidths: [Int]

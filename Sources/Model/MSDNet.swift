@@ -26,6 +26,7 @@ public final class MSDNet: TrainableNetwork {
     public var classCount: Int { architecture.configuration.classes }
     public var trainableParameters: ParameterArena { parameters }
     public var stateTensors: [NamedTensor] { parameters.namedTensors() + buffers.namedTensors() }
+    public var runningStatistics: [BufferArena] { [buffers] }
 
     private let plan: ExecutionPlan
     /// Times every operator while set (`disttrain bench`); nil in training.

@@ -25,6 +25,9 @@ public protocol TrainableNetwork: AnyObject {
     var trainableParameters: ParameterArena { get }
     /// Every parameter and buffer to checkpoint, by reference `state_dict` key.
     var stateTensors: [NamedTensor] { get }
+    /// The BatchNorm running statistics, one contiguous arena per network part, so that ranks
+    /// can average them with one collective per arena.
+    var runningStatistics: [BufferArena] { get }
     /// Sums BatchNorm batch statistics across ranks (synchronised BN) when set.
     var batchNormReducer: CrossReplicaReducer? { get set }
     /// Training-mode forward, loss and backward for `images` `[C, n, H, W]` (channel-major) and

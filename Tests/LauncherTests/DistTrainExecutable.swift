@@ -39,15 +39,21 @@ enum DistTrainExecutable {
     /// going to files, so that a long run cannot block on a full pipe.
     static func launch(_ arguments: [String], ranks: Int? = nil, environment extra: [String: String] = [:],
                        outputDirectory: URL) throws -> (process: Process, output: URL, error: URL) {
-        let process = Process()
         let executable = try url()
         if let ranks {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["mpirun", "-n", String(ranks), "--oversubscribe", executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
+            return try start(URL(fileURLWithPath: "/usr/bin/env"),
+                             ["mpirun", "-n", String(ranks), "--oversubscribe", executable.path] + arguments,
+                             environment: extra, outputDirectory: outputDirectory)
         }
+        return try start(executable, arguments, environment: extra, outputDirectory: outputDirectory)
+    }
+
+    /// Starts any `executable` (a launcher script, say) as `launch` starts `disttrain`.
+    static func start(_ executable: URL, _ arguments: [String], environment extra: [String: String] = [:],
+                      outputDirectory: URL) throws -> (process: Process, output: URL, error: URL) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
         process.environment = environment(extra)
         let output = outputDirectory.appendingPathComponent("stdout-\(UUID().uuidString).txt")
         let error = outputDirectory.appendingPathComponent("stderr-\(UUID().uuidString).txt")

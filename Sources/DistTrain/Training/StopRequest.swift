@@ -2,8 +2,9 @@ import Dispatch
 import Foundation
 import Glibc
 
-/// Turns SIGTERM and SIGINT (Slurm preemption, Ctrl-C) into a flag the training loop polls
-/// between steps, so that the current step finishes and a checkpoint is written before exit.
+/// Turns SIGTERM, SIGINT and SIGUSR1 (Slurm preemption, Ctrl-C, the signal `mpirun` forwards to
+/// every rank) into a flag the training loop polls between steps, so that the current step
+/// finishes and a checkpoint is written before exit.
 ///
 /// The signals are blocked from their default action and delivered through Dispatch sources,
 /// so no state is touched from inside a signal handler.
@@ -16,9 +17,9 @@ public final class StopRequest: @unchecked Sendable {
 
     public init() {}
 
-    /// Starts listening for SIGTERM and SIGINT.
+    /// Starts listening for SIGTERM, SIGINT and SIGUSR1.
     public func install() {
-        for signalNumber in [SIGTERM, SIGINT] {
+        for signalNumber in [SIGTERM, SIGINT, SIGUSR1] {
             Glibc.signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
             source.setEventHandler { [weak self] in self?.request(signal: signalNumber) }

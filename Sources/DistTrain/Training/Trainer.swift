@@ -14,8 +14,8 @@ public enum ResumeChoice: Equatable, Sendable {
 /// How a run is started, beyond its configuration (command-line choices).
 public struct TrainerOptions: Sendable {
     public var resume: ResumeChoice
-    /// After every step, check that every rank holds bit-identical weights (one all-gather of a
-    /// checksum per step).
+    /// After a restore and after every step, check that every rank holds bit-identical weights,
+    /// momentum and (after a restore) BatchNorm statistics (one all-gather of a checksum each time).
     public var verifyReplicas: Bool
     /// Train this many steps, then checkpoint and exit as a stop request would (time-boxed jobs).
     public var stopAfterSteps: Int?
@@ -122,6 +122,11 @@ public final class Trainer {
         if position.phase == 2 { _ = buildHeads() }
         try broadcastState(backbone.stateTensors + backboneOptimizer.momentumTensors)
         if let heads, let headsOptimizer { try broadcastState(heads.stateTensors + headsOptimizer.momentumTensors) }
+        if options.verifyReplicas, let restored {
+            let (network, optimizer): (TrainableNetwork, SGD) = position.phase == 2 ? buildHeads() : (backbone, backboneOptimizer)
+            try checkReplicasAgree(network.stateTensors + optimizer.momentumTensors,
+                                   at: restored.position, after: "the restore")
+        }
 
         let data = try TrainingData(configuration: configuration.data, inputSize: configuration.model.inputSize,
                                     seed: configuration.seed, validationIndices: restored?.validationIndices,
@@ -257,7 +262,10 @@ public final class Trainer {
                     throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss)
                 }
                 optimizer.step(learningRate: Float(learningRate))
-                if options.verifyReplicas { try checkReplicasAgree(parameters, phase: phase, epoch: epoch, step: step) }
+                if options.verifyReplicas {
+                    try checkReplicasAgree(network.stateTensors.filter(\.isTrainedIdentically) + optimizer.momentumTensors,
+                                           at: (phase, epoch, step), after: "the update")
+                }
                 step += 1
 
                 epochLoss += statistics[0]
@@ -312,15 +320,23 @@ public final class Trainer {
         return true
     }
 
-    /// Compares a checksum of the weights across ranks; they must agree bit for bit.
-    func checkReplicasAgree(_ parameters: ParameterArena, phase: Int, epoch: Int, step: Int) throws {
+    /// Compares a checksum (FNV-1a over the bit patterns) of `tensors` across ranks; they must
+    /// agree bit for bit. One all-gather of one number.
+    func checkReplicasAgree(_ tensors: [NamedTensor], at position: (phase: Int, epoch: Int, step: Int),
+                            after moment: String) throws {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for index in 0..<parameters.count {
-            hash = (hash ^ UInt64(parameters.values[index].bitPattern)) &* 0x0000_0100_0000_01b3
+        func mix(_ bits: UInt64) { hash = (hash ^ bits) &* 0x0000_0100_0000_01b3 }
+        for tensor in tensors {
+            switch tensor.storage {
+            case let .float(pointer):
+                for index in 0..<tensor.count { mix(UInt64(pointer[index].bitPattern)) }
+            case let .int64(pointer):
+                mix(UInt64(bitPattern: pointer.pointee))
+            }
         }
         let hashes = try communicator.allGather(Int64(bitPattern: hash))
         guard Set(hashes).count == 1 else {
-            throw ReplicaDivergence(phase: phase, epoch: epoch, step: step)
+            throw ReplicaDivergence(phase: position.phase, epoch: position.epoch, step: position.step, moment: moment)
         }
     }
 
@@ -351,10 +367,17 @@ struct RootRankFailure: CollectiveError, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Ranks hold different weights after a step (`--verify-replicas`).
+/// Ranks hold different weights after a step or a restore (`--verify-replicas`).
 struct ReplicaDivergence: CollectiveError, CustomStringConvertible {
     var phase: Int, epoch: Int, step: Int
+    var moment: String
     var description: String {
-        "phase \(phase), epoch \(epoch + 1), step \(step + 1): ranks hold different weights after the update"
+        "phase \(phase), epoch \(epoch + 1), step \(step + 1): ranks hold different weights after \(moment)"
     }
+}
+
+extension NamedTensor {
+    /// False for BatchNorm running statistics: without synchronised BN each rank's follow its own
+    /// batches between checkpoints, and only their average is shared state.
+    var isTrainedIdentically: Bool { !name.hasSuffix("running_mean") && !name.hasSuffix("running_var") }
 }

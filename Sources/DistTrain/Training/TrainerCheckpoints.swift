@@ -26,6 +26,9 @@ extension Trainer {
         let header = try communicator.broadcast(
             outcome.map { [1, Int64($0.phase), Int64($0.epoch), Int64($0.step)] } ?? [0, 0, 0, 0], from: 0)
         guard header[0] == 1 else { return nil }
+        // The momentum buffer arrives by broadcast; every rank, not only the one that read it,
+        // must then continue it rather than start it afresh (SGD's first-step rule).
+        (header[1] == 2 ? buildHeads().1 : backboneOptimizer).momentumBufferInitialized = true
         let indices = try communicator.broadcast((outcome?.indices ?? []).map { Int64($0) }, from: 0)
         return Restored(position: (Int(header[1]), Int(header[2]), Int(header[3])), validationIndices: indices.map { Int($0) })
     }
@@ -62,9 +65,8 @@ extension Trainer {
                     momentum = headsOptimizer.momentumTensors
                 }
                 let restored = try Checkpoint.restore(from: path, model: model, momentum: momentum)
-                if metadata.phase == 2 { buildHeads().1.momentumBufferInitialized = true } else { backboneOptimizer.momentumBufferInitialized = true }
                 if metadata.worldSize != communicator.size {
-                    observer?.note("\(path) was written by \(metadata.worldSize) rank(s), this run has \(communicator.size): same samples per step, different split across ranks")
+                    observer?.note("\(path) was written by \(metadata.worldSize) rank(s), this run has \(communicator.size): same global batches, split differently, so BatchNorm sees other slices and the continuation is not bit-exact")
                 }
                 observer?.note("resuming from \(path) (phase \(metadata.phase), \(metadata.epoch) epoch(s) done, step \(metadata.step))")
                 lastCheckpoint = path
@@ -107,16 +109,18 @@ extension Trainer {
         }
     }
 
-    /// Rank 0 writes a checkpoint of `network` with BatchNorm running statistics averaged over the
-    /// ranks (a copy: each rank's own statistics are left as they were), then prunes old ones.
+    /// Every rank adopts the BatchNorm running statistics averaged over the ranks, then rank 0
+    /// writes a checkpoint of `network` and prunes old ones. Adopting (rather than averaging a
+    /// copy) makes every rank hold exactly the state written, so a run resumed from it continues
+    /// bit for bit as the uninterrupted run does.
     func writeCheckpoint(phase: Int, epoch: Int, step: Int, network: TrainableNetwork, optimizer: SGD,
                                  validationIndices: [Int]) throws -> String {
         let metadata = CheckpointMetadata(phase: phase, epoch: epoch, step: step, worldSize: communicator.size,
                                           seed: configuration.seed, configuration: configurationJSON)
         let path = (checkpoints.path as NSString).appendingPathComponent(metadata.fileName)
         var failure = ""
-        try withAveragedBatchNormStatistics(network) {
-            guard communicator.isRoot else { return }
+        try averageBatchNormStatistics(network)
+        if communicator.isRoot {
             do {
                 try Checkpoint.write(to: path, metadata: metadata, model: network.stateTensors,
                                      momentum: optimizer.momentumTensors, validationIndices: validationIndices)
@@ -131,33 +135,13 @@ extension Trainer {
         return path
     }
 
-    func runningStatistics(_ network: TrainableNetwork) -> [NamedTensor] {
-        network.stateTensors.filter { $0.name.hasSuffix("running_mean") || $0.name.hasSuffix("running_var") }
-    }
-
-    /// Replaces every rank's BatchNorm running statistics by their mean over the ranks.
+    /// Replaces every rank's BatchNorm running statistics by their mean over the ranks: one
+    /// all-reduce per contiguous arena, not one per tensor.
     func averageBatchNormStatistics(_ network: TrainableNetwork) throws {
         guard communicator.size > 1 else { return }
-        for tensor in runningStatistics(network) {
-            guard case let .float(pointer) = tensor.storage else { continue }
-            try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: pointer, count: tensor.count))
+        for arena in network.runningStatistics {
+            try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: arena.values, count: arena.count))
         }
-    }
-
-    func withAveragedBatchNormStatistics(_ network: TrainableNetwork, _ body: () throws -> Void) throws {
-        guard communicator.size > 1 else { return try body() }
-        let tensors = runningStatistics(network)
-        let saved: [[Float]] = tensors.map { tensor in
-            guard case let .float(pointer) = tensor.storage else { return [] }
-            return Array(UnsafeBufferPointer(start: pointer, count: tensor.count))
-        }
-        try averageBatchNormStatistics(network)
-        defer {
-            for (tensor, values) in zip(tensors, saved) {
-                if case let .float(pointer) = tensor.storage { values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: tensor.count) } }
-            }
-        }
-        try body()
     }
 
     func broadcastState(_ tensors: [NamedTensor]) throws {

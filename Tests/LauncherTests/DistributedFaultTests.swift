@@ -1,0 +1,301 @@
+import DistTrain
+import Foundation
+import XCTest
+
+/// What clusters do to multi-rank jobs, under `mpirun`: interruptions at every kind of position
+/// resumed exactly, a restart on another world size, stop signals through the launcher, a killed
+/// rank and a stalled one. Every launch is time-boxed, so a hang fails the test instead of CI.
+extension TrainingRunTests {
+    /// The longest any one launch in these tests may take before it counts as a hang.
+    static let launchTimeLimit: TimeInterval = 180
+
+    /// Runs `disttrain train arguments` on `ranks` ranks to completion, or kills the whole job and
+    /// fails after `launchTimeLimit`.
+    func trainTimeBoxed(_ arguments: [String], ranks: Int, environment: [String: String] = [:],
+                        file: StaticString = #filePath, line: UInt = #line) throws -> DistTrainExecutable.Outcome {
+        let launched = try DistTrainExecutable.launch(["train"] + arguments, ranks: ranks, environment: environment,
+                                                      outputDirectory: directory)
+        return finish(launched, within: Self.launchTimeLimit, file: file, line: line)
+    }
+
+    /// Waits for a launched job; after `seconds` kills it and every rank under it, and fails.
+    func finish(_ launched: (process: Process, output: URL, error: URL), within seconds: TimeInterval,
+                file: StaticString = #filePath, line: UInt = #line) -> DistTrainExecutable.Outcome {
+        let deadline = Date().addingTimeInterval(seconds)
+        while launched.process.isRunning && Date() < deadline { usleep(50_000) }
+        if launched.process.isRunning {
+            let ranks = (try? childProcesses(of: launched.process.processIdentifier, named: "disttrain")) ?? []
+            for rank in ranks { kill(rank, SIGKILL) }
+            kill(launched.process.processIdentifier, SIGKILL)
+            XCTFail("the job was still running after \(Int(seconds)) s; killed it", file: file, line: line)
+        }
+        launched.process.waitUntilExit()
+        return DistTrainExecutable.Outcome(
+            status: launched.process.terminationStatus,
+            standardOutput: (try? String(contentsOf: launched.output, encoding: .utf8)) ?? "",
+            standardError: (try? String(contentsOf: launched.error, encoding: .utf8)) ?? "")
+    }
+
+    /// Asserts that two checkpoints hold the same weights and momentum, bit for bit. BatchNorm
+    /// running statistics must agree bit for bit too, unless `statisticsToRounding`: a stop
+    /// writes a checkpoint the uninterrupted run does not, and every checkpoint averages them
+    /// over the ranks once more.
+    func assertSameState(_ expectedPath: URL, _ actualPath: URL, statisticsToRounding: Bool,
+                         file: StaticString = #filePath, line: UInt = #line) throws {
+        for group in ["model", "optimizer/momentum"] {
+            let expected = try modelTensors(expectedPath, group: group)
+            let actual = try modelTensors(actualPath, group: group)
+            XCTAssertEqual(Set(expected.keys), Set(actual.keys), file: file, line: line)
+            var differing: [String] = []
+            for (name, values) in expected {
+                let other = actual[name] ?? []
+                if statisticsToRounding && name.contains("running_") {
+                    let difference = zip(values, other).map { abs($0 - $1) / max(abs($0), 1e-3) }.max() ?? 0
+                    if other.count != values.count || difference > 1e-5 { differing.append(name) }
+                } else if values.map(\.bitPattern) != other.map(\.bitPattern) {
+                    differing.append(name)
+                }
+            }
+            XCTAssertEqual(differing.sorted(), [], "\(group) tensors differ from the uninterrupted run",
+                           file: file, line: line)
+        }
+    }
+
+    /// Sends `signal` to every `disttrain` rank under `launcher` (or only to the last one).
+    func signalRanks(under launcher: Int32, _ signal: Int32, onlyLast: Bool = false) throws -> [Int32] {
+        let ranks = try childProcesses(of: launcher, named: "disttrain")
+        for rank in onlyLast ? Array(ranks.suffix(1)) : ranks { kill(rank, signal) }
+        return ranks
+    }
+
+    // MARK: - Exact resume on several ranks
+
+    /// Interrupted at a phase-I epoch end, mid-epoch in phase I, at a phase-II epoch end and
+    /// mid-epoch in phase II, and resumed each time with --verify-replicas (every rank holds the
+    /// same state right after the restore and after every step): the run ends with the weights
+    /// and momentum of the uninterrupted run, bit for bit, on 2 and on 3 ranks.
+    func testInterruptedRunsResumeBitForBitOnTwoAndThreeRanks() throws {
+        for ranks in [2, 3] {
+            let straightName = "straight-\(ranks)", interruptedName = "interrupted-\(ranks)"
+            let straight = try write(configuration(name: straightName, batch: 48, phase1Epochs: 2, phase2Epochs: 2,
+                                                   evaluation: false))
+            assertSuccess(try trainTimeBoxed([straight], ranks: ranks))
+
+            let interrupted = try write(configuration(name: interruptedName, batch: 48, phase1Epochs: 2,
+                                                      phase2Epochs: 2, evaluation: false))
+            // 3 steps per epoch, 6 per phase: each stop lands on the checkpoint named.
+            let stops: [(steps: Int?, checkpoint: String)] = [
+                (3, "phase1-epoch1.h5"), (2, "phase1-epoch1-step2.h5"), (4, "phase2-epoch1.h5"),
+                (1, "phase2-epoch1-step1.h5"), (nil, "phase2-epoch2.h5"),
+            ]
+            for (index, stop) in stops.enumerated() {
+                var arguments = [interrupted]
+                if index > 0 { arguments.append("--verify-replicas") }
+                if let steps = stop.steps { arguments += ["--stop-after-steps", String(steps)] }
+                let outcome = try trainTimeBoxed(arguments, ranks: ranks)
+                assertSuccess(outcome)
+                XCTAssertTrue(checkpoints(interruptedName).contains(stop.checkpoint),
+                              "\(ranks) ranks, launch \(index + 1): no \(stop.checkpoint) in \(checkpoints(interruptedName))")
+                if index > 0 {
+                    XCTAssertTrue(outcome.standardOutput.contains("resuming from"), outcome.standardOutput)
+                }
+            }
+            try assertSameState(runDirectory(straightName).appendingPathComponent("checkpoints/phase2-epoch2.h5"),
+                                runDirectory(interruptedName).appendingPathComponent("checkpoints/phase2-epoch2.h5"),
+                                statisticsToRounding: true)
+        }
+    }
+
+    /// A checkpoint written by 2 ranks resumes on 3: accepted with a one-line note that the
+    /// continuation is not bit-exact (each rank normalises its own slice of the global batch).
+    func testResumeOnAnotherWorldSizeIsAcceptedWithANote() throws {
+        let path = try write(configuration(name: "resized", batch: 48, phase1Epochs: 2, phase2Epochs: 0, evaluation: false))
+        assertSuccess(try trainTimeBoxed([path, "--stop-after-steps", "2"], ranks: 2))
+        let resumed = try trainTimeBoxed([path, "--verify-replicas"], ranks: 3)
+        assertSuccess(resumed)
+        XCTAssertTrue(resumed.standardOutput.contains("written by 2 rank(s), this run has 3"), resumed.standardOutput)
+        XCTAssertTrue(resumed.standardOutput.contains("not bit-exact"), resumed.standardOutput)
+        XCTAssertTrue(checkpoints("resized").contains("phase1-epoch2.h5"))
+    }
+
+    // MARK: - Stop signals through the launcher
+
+    /// The checkout this test was built from (cluster/ scripts).
+    static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The process group of `pid`, from /proc.
+    func processGroup(of pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        return fields.count > 2 ? Int32(fields[2]) : nil
+    }
+
+    /// Fails for every process of `pids` still alive (a zombie counts as gone).
+    func assertGone(_ pids: [Int32], file: StaticString = #filePath, line: UInt = #line) {
+        let deadline = Date().addingTimeInterval(10)
+        func alive() -> [Int32] {
+            pids.filter { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { return false }
+                return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+            }
+        }
+        while !alive().isEmpty && Date() < deadline { usleep(100_000) }
+        XCTAssertEqual(alive(), [], "processes left behind", file: file, line: line)
+    }
+
+    /// Starts a long 2-rank phase-I run with `launch`, waits until it trains, sends the stop with
+    /// `deliver` and checks the outcome: status 0, a mid-epoch checkpoint, no rank left. Returns
+    /// the run file and the checkpoint's name.
+    @discardableResult
+    func assertStopsWithACheckpoint(
+        _ name: String, launch: (String) throws -> (process: Process, output: URL, error: URL),
+        deliver: (Process) throws -> Void, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (path: String, checkpoint: String) {
+        let path = try write(configuration(name: name, trainSteps: 400, phase2Epochs: 0, evaluation: false))
+        let launched = try launch(path)
+        waitUntilTraining(name)
+        let ranks = try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
+        XCTAssertEqual(ranks.count, 2, "expected two disttrain ranks", file: file, line: line)
+        try deliver(launched.process)
+        let outcome = finish(launched, within: 60, file: file, line: line)
+        XCTAssertEqual(outcome.status, 0, outcome.standardOutput + outcome.standardError, file: file, line: line)
+        XCTAssertTrue(outcome.standardOutput.contains("stop requested"), outcome.standardOutput, file: file, line: line)
+        assertGone(ranks, file: file, line: line)
+        let written = checkpoints(name)
+        XCTAssertEqual(written.count, 1, "\(written)", file: file, line: line)
+        XCTAssertTrue(written.first?.hasPrefix("phase1-epoch0-step") ?? false, "\(written)", file: file, line: line)
+        return (path, written.first ?? "")
+    }
+
+    /// The launcher arguments of a 2-rank `disttrain train path` job.
+    func launcherArguments(_ path: String) throws -> [String] {
+        ["-n", "2", "--oversubscribe", try DistTrainExecutable.url().path, "train", path]
+    }
+
+    /// SIGTERM to the launcher: a clean stop with status 0; the resumed run (--verify-replicas)
+    /// continues as the uninterrupted one does.
+    func testSIGTERMToTheLauncherStopsEveryRankAfterACheckpoint() throws {
+        let launcher = Self.repositoryRoot.appendingPathComponent("cluster/mpirun-graceful.sh")
+        let stopped = try assertStopsWithACheckpoint("launcher-term", launch: { path in
+            try DistTrainExecutable.start(launcher, try self.launcherArguments(path), outputDirectory: self.directory)
+        }, deliver: { kill($0.processIdentifier, SIGTERM) })
+
+        let stepsDone = Int(stopped.checkpoint.dropFirst("phase1-epoch0-step".count).dropLast(".h5".count)) ?? 0
+        assertSuccess(try trainTimeBoxed([stopped.path, "--verify-replicas", "--stop-after-steps", "2"], ranks: 2))
+        let straight = try write(configuration(name: "launcher-straight", trainSteps: 400, phase2Epochs: 0, evaluation: false))
+        assertSuccess(try trainTimeBoxed([straight, "--stop-after-steps", String(stepsDone + 2)], ranks: 2))
+        let checkpoint = "checkpoints/phase1-epoch0-step\(stepsDone + 2).h5"
+        try assertSameState(runDirectory("launcher-straight").appendingPathComponent(checkpoint),
+                            runDirectory("launcher-term").appendingPathComponent(checkpoint), statisticsToRounding: true)
+    }
+
+    /// SIGINT to the launcher's whole process group (Ctrl-C in a terminal).
+    func testSIGINTToTheProcessGroupStopsEveryRankAfterACheckpoint() throws {
+        let launcher = Self.repositoryRoot.appendingPathComponent("cluster/mpirun-graceful.sh")
+        try assertStopsWithACheckpoint("group-int", launch: { path in
+            try DistTrainExecutable.start(launcher, try self.launcherArguments(path), outputDirectory: self.directory)
+        }, deliver: { process in
+            // Foundation starts a child as the leader of a new process group, as a shell starts a job.
+            let group = try XCTUnwrap(self.processGroup(of: process.processIdentifier))
+            XCTAssertEqual(group, process.processIdentifier, "the launcher must lead a process group of its own")
+            if group == process.processIdentifier && group != getpgrp() { kill(-group, SIGINT) }
+        })
+    }
+
+    /// SIGTERM to one rank alone: every rank stops after the same step (the request travels
+    /// with the step's all-reduce).
+    func testSIGTERMToOneRankStopsEveryRankAfterACheckpoint() throws {
+        try assertStopsWithACheckpoint("rank-term", launch: { path in
+            try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: self.directory)
+        }, deliver: { _ = try self.signalRanks(under: $0.processIdentifier, SIGTERM, onlyLast: true) })
+    }
+
+    /// SIGUSR1 to a plain mpirun, which forwards it to every rank (what the launcher relies on).
+    func testSIGUSR1ToMpirunStopsEveryRankAfterACheckpoint() throws {
+        try assertStopsWithACheckpoint("mpirun-usr1", launch: { path in
+            try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: self.directory)
+        }, deliver: { kill($0.processIdentifier, SIGUSR1) })  // /usr/bin/env has become mpirun
+    }
+
+    /// cluster/slurm.sbatch as Slurm runs it (environment of a 1-node, 2-task job; a stand-in
+    /// `scontrol` records its arguments): the warning signal stops the ranks after a checkpoint
+    /// and requeues the job; the requeued script resumes from that checkpoint.
+    func testSlurmScriptForwardsTheWarningSignalAndRequeues() throws {
+        guard ProcessInfo.processInfo.activeProcessorCount >= 2 else {
+            print("skipped: the batch script binds 2 ranks to a core each; this machine has 1 core")
+            return
+        }
+        let bin = directory.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let log = directory.appendingPathComponent("scontrol.log")
+        let scontrol = bin.appendingPathComponent("scontrol")
+        try Data("#!/bin/sh\necho \"$@\" >> '\(log.path)'\n".utf8).write(to: scontrol)
+        chmod(scontrol.path, 0o755)
+        let environment = [
+            "PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            "SLURM_SUBMIT_DIR": Self.repositoryRoot.path, "SLURM_JOB_ID": "4242", "SLURM_NTASKS_PER_NODE": "2",
+            "SLURM_CPUS_PER_TASK": "1", "DISTTRAIN": try DistTrainExecutable.url().path,
+        ]
+        let script = Self.repositoryRoot.appendingPathComponent("cluster/slurm.sbatch")
+        let stopped = try assertStopsWithACheckpoint("slurm", launch: { path in
+            try DistTrainExecutable.start(URL(fileURLWithPath: "/bin/bash"), [script.path, path], environment: environment,
+                                          outputDirectory: self.directory)
+        }, deliver: { kill($0.processIdentifier, SIGUSR1) })
+        XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "requeue 4242\n")
+
+        let requeued = try DistTrainExecutable.start(URL(fileURLWithPath: "/bin/bash"), [script.path, stopped.path],
+                                                     environment: environment, outputDirectory: directory)
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, !((try? String(contentsOf: requeued.output, encoding: .utf8)) ?? "").contains("resuming from") {
+            usleep(100_000)
+        }
+        kill(requeued.process.processIdentifier, SIGUSR1)
+        let outcome = finish(requeued, within: 60)
+        XCTAssertEqual(outcome.status, 0, outcome.standardOutput + outcome.standardError)
+        XCTAssertTrue(outcome.standardOutput.contains("resuming from \(runDirectory("slurm").path)/checkpoints/\(stopped.checkpoint)"),
+                      outcome.standardOutput)
+        XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "requeue 4242\nrequeue 4242\n")
+    }
+
+    // MARK: - A killed rank
+
+    /// SIGKILL of one rank mid-epoch ends the whole job within 30 s, non-zero, with no process
+    /// left; the same command then resumes from the newest periodic checkpoint and ends with the
+    /// uninterrupted run's state, bit for bit (BatchNorm statistics included).
+    func testKilledRankEndsTheJobAndTheRerunResumesBitForBit() throws {
+        let make = { (name: String) in
+            try self.write(self.configuration(name: name, trainSteps: 40, phase2Epochs: 0, evaluation: false) {
+                $0["checkpoint"] = ["everySteps": 4, "keep": 3]
+            })
+        }
+        let straight = try make("unkilled")
+        assertSuccess(try trainTimeBoxed([straight], ranks: 2))
+
+        let path = try make("killed-rank")
+        let launched = try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: directory)
+        let deadline = Date().addingTimeInterval(Self.launchTimeLimit)
+        while Date() < deadline && launched.process.isRunning && checkpoints("killed-rank").isEmpty { usleep(10_000) }
+        let ranks = try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
+        XCTAssertEqual(ranks.count, 2, "expected two ranks still training after the first checkpoint")
+        let killed = Date()
+        if let victim = ranks.last { kill(victim, SIGKILL) }
+        let outcome = finish(launched, within: 30)
+        let seconds = Date().timeIntervalSince(killed)
+        print("kill of one rank to the end of the job: \(String(format: "%.1f", seconds)) s")
+        XCTAssertNotEqual(outcome.status, 0)
+        assertGone(ranks)
+        XCTAssertFalse(checkpoints("killed-rank").contains("phase1-epoch1.h5"), "the job ended before the epoch did")
+
+        let rerun = try trainTimeBoxed([path, "--verify-replicas"], ranks: 2)
+        assertSuccess(rerun)
+        XCTAssertTrue(rerun.standardOutput.contains("resuming from \(runDirectory("killed-rank").path)/checkpoints/phase1-epoch0-step"),
+                      rerun.standardOutput)
+        try assertSameState(runDirectory("unkilled").appendingPathComponent("checkpoints/phase1-epoch1.h5"),
+                            runDirectory("killed-rank").appendingPathComponent("checkpoints/phase1-epoch1.h5"),
+                            statisticsToRounding: false)
+    }
+}
