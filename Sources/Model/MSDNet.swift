@@ -27,7 +27,7 @@ public final class MSDNet: TrainableNetwork {
     public var trainableParameters: ParameterArena { parameters }
     public var stateTensors: [NamedTensor] { parameters.namedTensors() + buffers.namedTensors() }
 
-    private let plan: ExecutionPlan
+    let plan: ExecutionPlan
     /// Set by `TrainingBenchmark` to time operators.
     var profile: OperatorProfile? {
         get { plan.profile }
@@ -470,8 +470,10 @@ final class ExecutionPlan {
         if let profile { profile.measure(name, body) } else { body() }
     }
 
-    func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?) {
-        for step in steps {
+    /// Runs `selection` of the steps (all by default; early exit runs one block at a time).
+    func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?,
+                 steps selection: Range<Int>? = nil) {
+        for step in steps[selection ?? steps.indices] {
             switch step {
             case let .unit(index):
                 let unit = units[index]
