@@ -38,9 +38,13 @@ enum TrainingSession {
         print("exit MADDs (M):           " + summary.exitCosts.map { String(format: "%6.2f", Double($0.multiplyAdds) / 1e6) }.joined(separator: " "))
         line("test accuracy, phase I:   ", summary.phase1TestAccuracy)
         line("test accuracy, phase II:  ", summary.phase2TestAccuracy)
+        if !summary.anytime.isEmpty { print(AnytimeReport.table(summary.anytime)) }
         if !summary.budgets.isEmpty {
-            print("budgeted evaluation: \(configuration.resolvedRunDirectory)/budgets.csv, budgets.svg, logits.h5")
+            print(BudgetReport.table(summary.budgets))
+        } else if !summary.anytime.isEmpty {
+            print(Trainer.noHoldoutReason)
         }
+        print(RunFiles.listing(runDirectory: configuration.resolvedRunDirectory))
         print(String(format: "wall time %.0f s, training %.0f images/s", summary.wallSeconds, summary.trainingImagesPerSecond))
     }
 }

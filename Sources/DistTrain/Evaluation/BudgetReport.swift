@@ -15,8 +15,8 @@ public enum BudgetReport {
             csv += point.thresholds.map { String(format: ",%.8g", $0) }.joined()
             csv += point.testExitFractions.map { String(format: ",%.6f", $0) }.joined() + "\n"
         }
-        try write(csv, to: (runDirectory as NSString).appendingPathComponent("budgets.csv"))
-        try write(plot(points, exitCosts: exitCosts), to: (runDirectory as NSString).appendingPathComponent("budgets.svg"))
+        try ReportFile.write(csv, to: (runDirectory as NSString).appendingPathComponent("budgets.csv"))
+        try ReportFile.write(plot(points, exitCosts: exitCosts), to: (runDirectory as NSString).appendingPathComponent("budgets.svg"))
     }
 
     /// A table of (MADDs, accuracy) per budget, thinned to at most 10 rows.
@@ -63,7 +63,11 @@ public enum BudgetReport {
         return svg
     }
 
-    private static func write(_ text: String, to path: String) throws {
+}
+
+/// Writes a report (CSV, SVG) of the run directory.
+enum ReportFile {
+    static func write(_ text: String, to path: String) throws {
         do {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         } catch {

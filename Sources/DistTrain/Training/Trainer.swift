@@ -41,6 +41,8 @@ public struct RunSummary: Sendable {
     public var phase2TestAccuracy: [Double]?
     /// The budgeted evaluation, if it ran.
     public var budgets: [BudgetedEvaluation.BudgetPoint]
+    /// Per-exit top-1 and top-5 test accuracy with costs, if the evaluation ran.
+    public var anytime: [AnytimeReport.ExitRow] = []
     /// Cumulative MADDs and parameters of each exit.
     public var exitCosts: [ExitCost]
     public var wallSeconds: Double
@@ -161,7 +163,7 @@ public final class Trainer {
             if finalNetwork is IMTANetwork { summary.phase2TestAccuracy = accuracy } else { summary.phase1TestAccuracy = accuracy }
         }
         if configuration.evaluation.enabled || options.evaluationOnly {
-            summary.budgets = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
+            (summary.budgets, summary.anytime) = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
         }
         return finish(summary, stopped: false, started: started)
     }
@@ -290,7 +292,8 @@ public final class Trainer {
             trainedImages += Int(epochSamples)
 
             try averageBatchNormStatistics(network)
-            let validation = try accuracy(network, data: data, split: .validation)
+            // No hold-out (the anytime setting): nothing to report per epoch.
+            let validation = data.validationIndices.isEmpty ? [] : try accuracy(network, data: data, split: .validation)
             let path = try writeCheckpoint(phase: phase, epoch: epoch + 1, step: 0, network: network,
                                            optimizer: optimizer, validationIndices: data.validationIndices)
             let report = EpochReport(

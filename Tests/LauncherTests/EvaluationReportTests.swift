@@ -1,0 +1,132 @@
+import DistTrain
+import Foundation
+import XCTest
+
+/// What a run reports after training, through the `disttrain` executable on a tiny three-exit
+/// MSDNet and real Fashion-MNIST images: the anytime table against `logits.h5`, the anytime
+/// setting (no hold-out), the plots, `plot`, `eval --measure` and `predict`. One trained run is
+/// shared by the tests of this class.
+final class EvaluationReportTests: TemporaryDirectoryTestCase {
+    static let fashionMNIST = "/usr/share/datasets/fashion-mnist"
+    /// The shared run (trained by the first test that needs it) and its scratch directory.
+    nonisolated(unsafe) private static var shared: (directory: URL, configuration: String, output: String)?
+
+    override class func tearDown() {
+        if let shared { try? FileManager.default.removeItem(at: shared.directory) }
+        shared = nil
+        super.tearDown()
+    }
+
+    /// A three-exit MSDNet, one short epoch of each phase.
+    static func configuration(name: String, directory: URL, holdout: Int = 64) -> [String: Any] {
+        let phase: [String: Any] = ["epochs": 1, "batchSize": 32, "lr": 0.1, "momentum": 0.9, "weightDecay": 1e-4]
+        return [
+            "name": name,
+            "runDir": directory.appendingPathComponent(name).path,
+            "seed": 3,
+            "threadsPerRank": 1,
+            "data": ["dataset": "fashion-mnist", "root": fashionMNIST, "validationHoldout": holdout,
+                     "limitTrain": holdout + 4 * 32, "limitTest": 96],
+            "model": ["stem": "cifar", "inputSize": 32, "nBlocks": 3, "stepmode": "even", "step": 1, "base": 1,
+                      "nChannels": 4, "growthRate": 2, "grFactor": [1, 2, 4], "bnFactor": [1, 2, 4]],
+            "phase1": phase,
+            "phase2": phase,
+            "evaluation": ["budgets": 8, "batchSize": 32],
+        ]
+    }
+
+    static func write(_ configuration: [String: Any], in directory: URL) throws -> String {
+        let url = directory.appendingPathComponent("\(configuration["name"]!).json")
+        try JSONSerialization.data(withJSONObject: configuration, options: [.prettyPrinted]).write(to: url)
+        return url.path
+    }
+
+    /// The shared trained run: its run file and what `train` printed.
+    func trainedRun() throws -> (runDirectory: URL, configuration: String, output: String) {
+        guard FileManager.default.fileExists(atPath: Self.fashionMNIST) else {
+            XCTFail("\(Self.fashionMNIST) is missing: install Debian's dataset-fashion-mnist (make deps)")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        if Self.shared == nil {
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-evaluation-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            let path = try Self.write(Self.configuration(name: "trained", directory: scratch), in: scratch)
+            let outcome = try DistTrainExecutable.run(["train", path], outputDirectory: scratch)
+            XCTAssertEqual(outcome.status, 0, outcome.standardError)
+            Self.shared = (scratch, path, outcome.standardOutput)
+        }
+        let shared = Self.shared!
+        return (shared.directory.appendingPathComponent("trained"), shared.configuration, shared.output)
+    }
+
+    /// `anytime.csv` against top-1 and top-5 recomputed from `logits.h5` by sorting each sample's
+    /// classes (a second computation), and the costs against `/exits`.
+    func testAnytimeTableMatchesTheLogits() throws {
+        let run = try trainedRun()
+        let rows = try AnytimeReport.read(from: run.runDirectory.appendingPathComponent("anytime.csv").path)
+        let logitsPath = run.runDirectory.appendingPathComponent("logits.h5").path
+        let test = try ExitLogits.read(from: logitsPath).test
+        let file = try HDF5File.open(logitsPath)
+        defer { try? file.close() }
+        let madds = try file.root.read("exits/madds", as: Int64.self).values
+        let parameters = try file.root.read("exits/params", as: Int64.self).values
+        XCTAssertEqual(rows.count, 3)
+        for exit in 0..<3 {
+            var top1 = 0, top5 = 0
+            for sample in 0..<test.sampleCount {
+                let base = (exit * test.sampleCount + sample) * test.classCount
+                let order = (0..<test.classCount).sorted {
+                    test.values[base + $0] != test.values[base + $1] ? test.values[base + $0] > test.values[base + $1] : $0 < $1
+                }
+                let rank = order.firstIndex(of: test.labels[sample])!
+                if rank == 0 { top1 += 1 }
+                if rank < 5 { top5 += 1 }
+            }
+            XCTAssertEqual(rows[exit].top1, 100 * Double(top1) / Double(test.sampleCount), accuracy: 1e-4)
+            XCTAssertEqual(rows[exit].top5, 100 * Double(top5) / Double(test.sampleCount), accuracy: 1e-4)
+            XCTAssertEqual(Int64(rows[exit].multiplyAdds), madds[exit])
+            XCTAssertEqual(Int64(rows[exit].parameters), parameters[exit])
+        }
+        XCTAssertTrue(run.output.contains("anytime prediction (test set):"), run.output)
+        XCTAssertTrue(run.output.contains("budgeted evaluation (test set):"), run.output)
+        XCTAssertTrue(run.output.contains(run.runDirectory.appendingPathComponent("anytime.csv").path), run.output)
+    }
+
+    /// `data.validationHoldout: 0` trains on every training image, reports no validation accuracy,
+    /// skips the budgeted evaluation with its reason and still writes the anytime table.
+    func testAnytimeSettingTrainsOnEverythingAndSkipsTheBudgets() throws {
+        guard FileManager.default.fileExists(atPath: Self.fashionMNIST) else {
+            XCTFail("\(Self.fashionMNIST) is missing: install Debian's dataset-fashion-mnist (make deps)")
+            return
+        }
+        let path = try Self.write(Self.configuration(name: "anytime", directory: directory, holdout: 0), in: directory)
+        let outcome = try DistTrainExecutable.run(["train", path], outputDirectory: directory)
+        XCTAssertEqual(outcome.status, 0, outcome.standardError)
+        XCTAssertTrue(outcome.standardOutput.contains(Trainer.noHoldoutReason), outcome.standardOutput)
+        let run = directory.appendingPathComponent("anytime")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("budgets.csv").path))
+        XCTAssertEqual(try AnytimeReport.read(from: run.appendingPathComponent("anytime.csv").path).count, 3)
+
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        let records = metrics.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        // 128 training images, none held out: 4 steps of 32.
+        XCTAssertEqual(records.first { $0["kind"] as? String == "step" }?["stepsPerEpoch"] as? Int, 4)
+        let epochs = records.filter { $0["kind"] as? String == "epoch" }
+        XCTAssertEqual(epochs.count, 2)
+        XCTAssertEqual(epochs.compactMap { ($0["validationAccuracy"] as? [Double])?.count }, [0, 0])
+
+        let checkpoint = try HDF5File.open(run.appendingPathComponent("checkpoints/phase2-epoch1.h5").path)
+        defer { try? checkpoint.close() }
+        XCTAssertEqual(try checkpoint.root.read("data/validationIndices", as: Int64.self).shape, [0])
+        let logits = try ExitLogits.read(from: run.appendingPathComponent("logits.h5").path)
+        XCTAssertEqual(logits.validation.sampleCount, 0)
+        XCTAssertEqual(logits.test.sampleCount, 96)
+
+        // eval of the same run skips the budgets the same way.
+        let evaluated = try DistTrainExecutable.run(["eval", path], outputDirectory: directory)
+        XCTAssertEqual(evaluated.status, 0, evaluated.standardError)
+        XCTAssertTrue(evaluated.standardOutput.contains(Trainer.noHoldoutReason), evaluated.standardOutput)
+    }
+}
