@@ -1,4 +1,4 @@
-import DistTrain
+@testable import DistTrain
 import Foundation
 import XCTest
 
@@ -128,5 +128,54 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
         let evaluated = try DistTrainExecutable.run(["eval", path], outputDirectory: directory)
         XCTAssertEqual(evaluated.status, 0, evaluated.standardError)
         XCTAssertTrue(evaluated.standardOutput.contains(Trainer.noHoldoutReason), evaluated.standardOutput)
+    }
+
+    /// Renders `svg` to PNG with rsvg-convert and decodes it: `[height, width, 3]` RGB.
+    func rendered(_ svg: URL) throws -> (pixels: [UInt8], width: Int, height: Int) {
+        let converter = "/usr/bin/rsvg-convert"
+        guard FileManager.default.isExecutableFile(atPath: converter) else {
+            XCTFail("\(converter) is missing: install Debian's librsvg2-bin (make deps)")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let png = directory.appendingPathComponent(svg.deletingPathExtension().lastPathComponent + ".png")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: converter)
+        process.arguments = ["-o", png.path, svg.path]
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "rsvg-convert \(svg.path)")
+        return try PNGDecoder.decode([UInt8](try Data(contentsOf: png)), channels: 3)
+    }
+
+    /// Both plots render to images that are not blank: many non-white pixels, and coloured
+    /// series drawn (axes, ticks and labels are black or gray).
+    func testPlotsRenderAndPlotRedrawsThem() throws {
+        let run = try trainedRun()
+        let training = run.runDirectory.appendingPathComponent("training.svg")
+        let budgets = run.runDirectory.appendingPathComponent("budgets.svg")
+        let written = try String(contentsOf: training, encoding: .utf8)
+        try FileManager.default.removeItem(at: training)
+        try FileManager.default.removeItem(at: budgets)
+
+        let outcome = try DistTrainExecutable.run(["plot", run.runDirectory.path], outputDirectory: directory)
+        XCTAssertEqual(outcome.status, 0, outcome.standardError)
+        XCTAssertEqual(try String(contentsOf: training, encoding: .utf8), written, "redrawn from metrics.jsonl alone")
+        for svg in [training, budgets] {
+            let image = try rendered(svg)
+            XCTAssertGreaterThan(image.width, 500)
+            var notWhite = 0, coloured = 0
+            for pixel in stride(from: 0, to: image.pixels.count, by: 3) {
+                let (red, green, blue) = (Int(image.pixels[pixel]), Int(image.pixels[pixel + 1]), Int(image.pixels[pixel + 2]))
+                if red < 250 || green < 250 || blue < 250 { notWhite += 1 }
+                if max(red, green, blue) - min(red, green, blue) > 80 { coloured += 1 }
+            }
+            let total = image.width * image.height
+            XCTAssertGreaterThan(notWhite, total / 50, "\(svg.lastPathComponent) is nearly blank")
+            XCTAssertGreaterThan(coloured, 400, "\(svg.lastPathComponent) has no series drawn (only black, gray and white)")
+        }
+
+        let missing = try DistTrainExecutable.run(["plot", directory.appendingPathComponent("nothing").path], outputDirectory: directory)
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertEqual(missing.standardError.split(separator: "\n").count, 1, missing.standardError)
     }
 }

@@ -99,9 +99,12 @@ struct ReportTable {
 public enum ReportError: Error, CustomStringConvertible {
     case unreadable(path: String)
     case malformed(path: String, line: Int, expected: String)
+    case nothingToPlot(runDirectory: String)
 
     public var description: String {
         switch self {
+        case let .nothingToPlot(runDirectory):
+            "\(runDirectory): no metrics.jsonl, budgets.csv or anytime.csv to plot (is it a run directory?)"
         case let .unreadable(path): "\(path): cannot read the file"
         case let .malformed(path, line, expected): "\(path): line \(line): expected \(expected)"
         }

@@ -344,6 +344,12 @@ public final class Trainer {
             "dataWaitSeconds": report.dataWaitSeconds, "seconds": report.seconds,
             "checkpoint": report.checkpointPath ?? "",
         ])
+        guard metrics != nil else { return }
+        do {
+            try TrainingPlot.write(runDirectory: runDirectory)
+        } catch {
+            observer?.note("training.svg not redrawn: \(error)")
+        }
     }
 }
 

@@ -91,10 +91,12 @@ extension Trainer {
                 try ReportFile.write(AnytimeReport.csv(anytime), to: (runDirectory as NSString).appendingPathComponent("anytime.csv"))
                 if validation.sampleCount == 0 {
                     observer?.note(Self.noHoldoutReason)
+                    try ReportFile.write(BudgetReport.plot([], anytime: anytime),
+                                         to: (runDirectory as NSString).appendingPathComponent("budgets.svg"))
                 } else {
                     points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
                                                          budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
-                    try BudgetReport.write(points, exitCosts: exitCosts, runDirectory: runDirectory)
+                    try BudgetReport.write(points, anytime: anytime, runDirectory: runDirectory)
                 }
             } catch {
                 failure = "\(error)"
