@@ -1,6 +1,7 @@
 import ArgumentParser
 import DistTrain
 import Foundation
+import Model
 
 /// Runs the trainer for `train` and `eval`: rank 0 shows progress and the outcome; any failure
 /// ends every rank with one line on standard error and status 1.
@@ -43,6 +44,10 @@ enum TrainingSession {
             print(BudgetReport.table(summary.budgets))
         } else if !summary.anytime.isEmpty {
             print(Trainer.noHoldoutReason)
+        }
+        if !summary.earlyExit.isEmpty {
+            print(EarlyExitMeasurement.table(summary.earlyExit, threads: ComputeThreads.count,
+                                             batchSize: configuration.evaluation.batchSize))
         }
         print(RunFiles.listing(runDirectory: configuration.resolvedRunDirectory))
         print(String(format: "wall time %.0f s, training %.0f images/s", summary.wallSeconds, summary.trainingImagesPerSecond))

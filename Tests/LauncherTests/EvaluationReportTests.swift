@@ -178,4 +178,31 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(missing.status, 1)
         XCTAssertEqual(missing.standardError.split(separator: "\n").count, 1, missing.standardError)
     }
+
+    /// `eval --measure`: for the full network and five budgets, every test sample leaves at the
+    /// exit and with the class the simulation on `logits.h5` gives, so the MADDs really spent
+    /// equal the expected ones; the table is printed and `early-exit.csv` written.
+    func testMeasuredEarlyExitAgreesWithTheSimulation() throws {
+        let run = try trainedRun()
+        let outcome = try DistTrainExecutable.run(["eval", run.configuration, "--measure"], outputDirectory: directory)
+        XCTAssertEqual(outcome.status, 0, outcome.standardError)
+        XCTAssertTrue(outcome.standardOutput.contains("early exit on the clock"), outcome.standardOutput)
+        let csv = try String(contentsOf: run.runDirectory.appendingPathComponent("early-exit.csv"), encoding: .utf8)
+        let rows = csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+        XCTAssertEqual(rows.count, 6, csv)
+        XCTAssertEqual(rows.first?.first, "full")
+        let budgets = try BudgetReport.read(from: run.runDirectory.appendingPathComponent("budgets.csv").path)
+        for row in rows {
+            XCTAssertEqual(row[6], "96", "samples whose exit and class equal the simulation's: \(row)")
+            XCTAssertEqual(row[7], "96")
+            let expected = Double(row[1])!, measured = Double(row[2])!
+            XCTAssertEqual(measured, expected, accuracy: expected * 1e-6, "MADDs spent against expected: \(row)")
+            XCTAssertGreaterThan(Double(row[3])!, 0, "images/s")
+            if row[0] != "full" {
+                let point = budgets.first { String(format: "%.2f", $0.p) == row[0] }
+                XCTAssertNotNil(point, "budget \(row[0]) is one of budgets.csv")
+                XCTAssertEqual(Double(row[5])!, point?.testAccuracy ?? -1, accuracy: 1e-3, "early-exit accuracy = simulated: \(row)")
+            }
+        }
+    }
 }

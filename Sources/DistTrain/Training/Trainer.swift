@@ -21,13 +21,16 @@ public struct TrainerOptions: Sendable {
     public var stopAfterSteps: Int?
     /// Skip any training that is left and only evaluate the restored network.
     public var evaluationOnly: Bool
+    /// After the evaluation, time early exit on the test set (rank 0).
+    public var measureEarlyExit: Bool
 
     public init(resume: ResumeChoice = .automatic, verifyReplicas: Bool = false, stopAfterSteps: Int? = nil,
-                evaluationOnly: Bool = false) {
+                evaluationOnly: Bool = false, measureEarlyExit: Bool = false) {
         self.resume = resume
         self.verifyReplicas = verifyReplicas
         self.stopAfterSteps = stopAfterSteps
         self.evaluationOnly = evaluationOnly
+        self.measureEarlyExit = measureEarlyExit
     }
 }
 
@@ -43,6 +46,8 @@ public struct RunSummary: Sendable {
     public var budgets: [BudgetedEvaluation.BudgetPoint]
     /// Per-exit top-1 and top-5 test accuracy with costs, if the evaluation ran.
     public var anytime: [AnytimeReport.ExitRow] = []
+    /// Early exit timed on the test set (`eval --measure`), the full network first.
+    public var earlyExit: [EarlyExitMeasurement] = []
     /// Cumulative MADDs and parameters of each exit.
     public var exitCosts: [ExitCost]
     public var wallSeconds: Double
@@ -163,7 +168,7 @@ public final class Trainer {
             if finalNetwork is IMTANetwork { summary.phase2TestAccuracy = accuracy } else { summary.phase1TestAccuracy = accuracy }
         }
         if configuration.evaluation.enabled || options.evaluationOnly {
-            (summary.budgets, summary.anytime) = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
+            (summary.budgets, summary.anytime, summary.earlyExit) = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
         }
         return finish(summary, stopped: false, started: started)
     }

@@ -75,13 +75,15 @@ extension Trainer {
     public static let noHoldoutReason = "budgeted evaluation skipped: data.validationHoldout is 0 (the anytime setting), so there is no hold-out to choose the exit thresholds on; anytime.csv has every exit's test accuracy"
 
     /// Also writes the anytime table (`anytime.csv`, per-exit top-1 and top-5 of the test set).
-    func evaluate(_ network: TrainableNetwork, data: TrainingData,
-                  exitCosts: [ExitCost]) throws -> (budgets: [BudgetedEvaluation.BudgetPoint], anytime: [AnytimeReport.ExitRow]) {
+    /// With `options.measureEarlyExit`, rank 0 then times early exit (`early-exit.csv`).
+    func evaluate(_ network: TrainableNetwork, data: TrainingData, exitCosts: [ExitCost]) throws
+        -> (budgets: [BudgetedEvaluation.BudgetPoint], anytime: [AnytimeReport.ExitRow], earlyExit: [EarlyExitMeasurement]) {
         let validation = try gatherProbabilities(network, data: data, split: .validation)
         let test = try gatherProbabilities(network, data: data, split: .test)
         var failure = ""
         var points: [BudgetedEvaluation.BudgetPoint] = []
         var anytime: [AnytimeReport.ExitRow] = []
+        var measured: [EarlyExitMeasurement] = []
         if communicator.isRoot, let validation, let test {
             do {
                 let madds = exitCosts.map { Double($0.multiplyAdds) }
@@ -98,13 +100,23 @@ extension Trainer {
                                                          budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
                     try BudgetReport.write(points, anytime: anytime, runDirectory: runDirectory)
                 }
+                if options.measureEarlyExit {
+                    let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
+                    observer?.note("timing early exit on the test set (full network and \(EarlyExitMeasurement.chooseBudgets(points).count) budgets)")
+                    measured = try EarlyExitMeasurement.measure(
+                        network: network,
+                        batches: data.evaluationBatches(split: .test, batchSize: batchSize, rank: 0, worldSize: 1),
+                        budgets: EarlyExitMeasurement.chooseBudgets(points), test: test, exitMADDs: madds)
+                    try ReportFile.write(EarlyExitMeasurement.csv(measured),
+                                         to: (runDirectory as NSString).appendingPathComponent("early-exit.csv"))
+                }
             } catch {
                 failure = "\(error)"
             }
         }
         let message = try communicator.broadcast(failure, from: 0)
         if !message.isEmpty { throw RootRankFailure(message: message) }
-        return (points, anytime)
+        return (points, anytime, measured)
     }
 
     func gatherProbabilities(_ network: TrainableNetwork, data: TrainingData,
