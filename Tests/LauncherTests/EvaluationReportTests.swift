@@ -205,4 +205,72 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
             }
         }
     }
+
+    /// Writes test images 0..<count of Fashion-MNIST as PNG files with python3's zlib (make deps
+    /// guarantees python3): `gray-<i>.png` (8-bit gray) and `rgb-0.png` (image 0 as RGB).
+    func writeTestImagesAsPNG(count: Int) throws {
+        let script = """
+            import gzip, struct, sys, zlib
+            out, count = sys.argv[1], int(sys.argv[2])
+            data = gzip.open('\(Self.fashionMNIST)/t10k-images-idx3-ubyte.gz').read()[16:]
+            def png(path, width, height, colour, rows):
+                def chunk(kind, body):
+                    return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+                raw = b''.join(b'\\x00' + row for row in rows)
+                header = struct.pack('>IIBBBBB', width, height, 8, colour, 0, 0, 0)
+                open(path, 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+            for i in range(count):
+                image = data[i * 784:(i + 1) * 784]
+                png(f'{out}/gray-{i}.png', 28, 28, 0, [image[r * 28:(r + 1) * 28] for r in range(28)])
+            image = data[:784]
+            png(f'{out}/rgb-0.png', 28, 28, 2, [bytes(v for v in image[r * 28:(r + 1) * 28] for _ in range(3)) for r in range(28)])
+            png(f'{out}/wide.png', 30, 28, 0, [bytes(30)] * 28)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, directory.path, String(count)]
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "python3 could not write the PNG files")
+    }
+
+    /// `predict` on PNG files of test images: class, confidence and exit equal the simulation's
+    /// (thresholds of budget p chosen on the hold-out, applied to the test probabilities of
+    /// `logits.h5`); the RGB copy of image 0 gives the same; a JPEG is classified; a file of the
+    /// wrong size, a broken PNG and a text file get one error line each and the rest still run.
+    func testPredictClassifiesFilesAsTheEvaluationDoes() throws {
+        let run = try trainedRun()
+        try writeTestImagesAsPNG(count: 4)
+        let pixels = try IDXFile.loadSplit(root: Self.fashionMNIST, training: false, classCount: 10).prefix(1).pixels
+        try Data(try JPEGEncoder.encode(pixels: pixels, width: 28, height: 28, channels: 1)).write(to: directory.appendingPathComponent("gray-0.jpg"))
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]).write(to: directory.appendingPathComponent("broken.png"))
+        try Data("not an image".utf8).write(to: directory.appendingPathComponent("notes.txt"))
+        let names = ["gray-0.png", "gray-1.png", "broken.png", "gray-2.png", "wide.png", "gray-3.png", "notes.txt", "rgb-0.png", "gray-0.jpg"]
+        let outcome = try DistTrainExecutable.run(["predict", run.configuration, "--budget", "0.4"]
+                                                  + names.map { directory.appendingPathComponent($0).path }, outputDirectory: directory)
+        XCTAssertEqual(outcome.status, 1, "a bad file makes the status 1: \(outcome.standardError)")
+        let lines = outcome.standardOutput.split(separator: "\n").map(String.init)
+        func line(_ name: String) -> String? { lines.first { $0.hasPrefix(directory.appendingPathComponent(name).path + ":") } }
+
+        let logits = try ExitLogits.read(from: run.runDirectory.appendingPathComponent("logits.h5").path)
+        let exits = logits.test.exitCount
+        let thresholds = BudgetedEvaluation.thresholds(validation: logits.validation,
+                                                       proportions: BudgetedEvaluation.exitProportions(p: 0.4, exitCount: exits))
+        let (confidence, prediction) = logits.test.confidences()
+        for sample in 0..<4 {
+            let exit = (0..<exits).first { $0 == exits - 1 || confidence[$0][sample] >= thresholds[$0] }!
+            let expected = String(format: ": class %d, confidence %.4f, exit %d of 0-%d", prediction[exit][sample],
+                                  confidence[exit][sample], exit, exits - 1)
+            XCTAssertEqual(line("gray-\(sample).png").map { $0.contains(expected) }, true,
+                           "gray-\(sample).png: expected \(expected) in\n\(outcome.standardOutput)")
+            if sample == 0 { XCTAssertEqual(line("rgb-0.png").map { $0.contains(expected) }, true, outcome.standardOutput) }
+        }
+        XCTAssertEqual(line("gray-0.jpg")?.contains(": class "), true, outcome.standardOutput)
+        for bad in ["broken.png", "wide.png", "notes.txt"] {
+            XCTAssertEqual(line(bad)?.contains(": error: "), true, "\(bad) gets one error line:\n\(outcome.standardOutput)")
+        }
+        XCTAssertEqual(line("wide.png"), directory.appendingPathComponent("wide.png").path
+                       + ": error: 30x28 pixels, expected 28x28 as the fashion-mnist images")
+        XCTAssertEqual(lines.filter { $0.contains(": error: ") }.count, 3)
+    }
 }
