@@ -19,6 +19,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
         .target(
             name: "Model",
             dependencies: ["CBLAS"],
@@ -26,7 +28,7 @@ let package = Package(
         ),
         .target(
             name: "DistTrain",
-            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG"]
+            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG", "CPNG"]
         ),
         // Measurements and checks that the command line runs; not part of training.
         .target(

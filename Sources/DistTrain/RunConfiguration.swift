@@ -327,7 +327,7 @@ extension DataConfiguration {
     init(reading object: ConfigurationObject) throws {
         dataset = try object.choice("dataset", among: Dataset.all)
         root = try object.string("root")
-        validationHoldout = try object.integerIfPresent("validationHoldout", atLeast: 1)
+        validationHoldout = try object.integerIfPresent("validationHoldout", atLeast: 0)
         limitTrain = try object.integerIfPresent("limitTrain", atLeast: 1)
         limitTest = try object.integerIfPresent("limitTest", atLeast: 1)
         workers = try object.integerIfPresent("workers", atLeast: 1)

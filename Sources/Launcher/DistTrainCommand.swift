@@ -10,7 +10,7 @@ struct DistTrainCommand: ParsableCommand {
             rank; without mpirun the same code runs as a world of one rank.
             """,
         subcommands: [
-            TrainCommand.self, InfoCommand.self, EvalCommand.self, PrepareCommand.self,
+            TrainCommand.self, InfoCommand.self, EvalCommand.self, PredictCommand.self, PlotCommand.self, PrepareCommand.self,
             BenchCommand.self, CheckReferenceCommand.self,
         ],
         defaultSubcommand: TrainCommand.self

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DistTrain
 import Foundation
+import Model
 
 /// Runs the trainer for `train` and `eval`: rank 0 shows progress and the outcome; any failure
 /// ends every rank with one line on standard error and status 1.
@@ -38,9 +39,17 @@ enum TrainingSession {
         print("exit MADDs (M):           " + summary.exitCosts.map { String(format: "%6.2f", Double($0.multiplyAdds) / 1e6) }.joined(separator: " "))
         line("test accuracy, phase I:   ", summary.phase1TestAccuracy)
         line("test accuracy, phase II:  ", summary.phase2TestAccuracy)
+        if !summary.anytime.isEmpty { print(AnytimeReport.table(summary.anytime)) }
         if !summary.budgets.isEmpty {
-            print("budgeted evaluation: \(configuration.resolvedRunDirectory)/budgets.csv, budgets.svg, logits.h5")
+            print(BudgetReport.table(summary.budgets))
+        } else if !summary.anytime.isEmpty {
+            print(Trainer.noHoldoutReason)
         }
+        if !summary.earlyExit.isEmpty {
+            print(EarlyExitMeasurement.table(summary.earlyExit, threads: ComputeThreads.count,
+                                             batchSize: configuration.evaluation.batchSize))
+        }
+        print(RunFiles.listing(runDirectory: configuration.resolvedRunDirectory))
         print(String(format: "wall time %.0f s, training %.0f images/s", summary.wallSeconds, summary.trainingImagesPerSecond))
     }
 }

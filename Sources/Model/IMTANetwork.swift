@@ -34,7 +34,7 @@ public final class IMTANetwork: TrainableNetwork {
 
     /// Width of the pooled feature of each exit (128 on CIFAR; the reference's `logits_channels`).
     public let featureWidths: [Int]
-    private let collaboration: [InlineSubnetworkCollaborationModule]
+    let collaboration: [InlineSubnetworkCollaborationModule]
     /// Each exit's Linear classifier, its views into `heads` resolved once.
     private let classifiers: [LinearParameters]
     /// Exit i > 0's classifier input `[n, 2 * featureWidth_i]` and its gradient.
@@ -115,28 +115,32 @@ public final class IMTANetwork: TrainableNetwork {
     public func forward(images: UnsafePointer<Float>, count n: Int, training: Bool) {
         backbone.forward(images: images, count: n, training: training)
         forwardCount = n
+        for exit in 0..<exitCount { forwardHead(exit: exit, count: n, training: training) }
+    }
+
+    /// Exit `exit`'s head on the backbone's pooled feature t_i of the last forward (and the ISC
+    /// output of exit i - 1), then its ISC module for exit i + 1.
+    func forwardHead(exit: Int, count n: Int, training: Bool) {
         let classes = classCount
-        for exit in 0..<exitCount {
-            let weight = classifiers[exit].weight, bias = classifiers[exit].bias
-            let pooled = backbone.pooledFeatures(exit: exit)
-            if exit == 0 {
-                Linear.forward(input: pooled, weight: weight, bias: bias, output: predictions[exit].values, batch: n,
-                               inputFeatures: featureWidths[0], outputFeatures: classes, inputLayout: .featureMajor)
-            } else {
-                let width = featureWidths[exit]
-                let input = classifierInputs[exit].values
-                let collaborating = collaboration[exit - 1].output
-                for row in 0..<n {
-                    let destination = input + row * 2 * width
-                    for feature in 0..<width { destination[feature] = pooled[feature * n + row] }
-                    (destination + width).update(from: collaborating + row * width, count: width)
-                }
-                Linear.forward(input: input, weight: weight, bias: bias, output: predictions[exit].values, batch: n,
-                               inputFeatures: 2 * width, outputFeatures: classes)
+        let weight = classifiers[exit].weight, bias = classifiers[exit].bias
+        let pooled = backbone.pooledFeatures(exit: exit)
+        if exit == 0 {
+            Linear.forward(input: pooled, weight: weight, bias: bias, output: predictions[exit].values, batch: n,
+                           inputFeatures: featureWidths[0], outputFeatures: classes, inputLayout: .featureMajor)
+        } else {
+            let width = featureWidths[exit]
+            let input = classifierInputs[exit].values
+            let collaborating = collaboration[exit - 1].output
+            for row in 0..<n {
+                let destination = input + row * 2 * width
+                for feature in 0..<width { destination[feature] = pooled[feature * n + row] }
+                (destination + width).update(from: collaborating + row * width, count: width)
             }
-            if exit < exitCount - 1 {
-                collaboration[exit].forward(prediction: predictions[exit].values, count: n, training: training, reducer: batchNormReducer)
-            }
+            Linear.forward(input: input, weight: weight, bias: bias, output: predictions[exit].values, batch: n,
+                           inputFeatures: 2 * width, outputFeatures: classes)
+        }
+        if exit < exitCount - 1 {
+            collaboration[exit].forward(prediction: predictions[exit].values, count: n, training: training, reducer: batchNormReducer)
         }
     }
 

@@ -28,7 +28,7 @@ public final class MSDNet: TrainableNetwork {
     public var stateTensors: [NamedTensor] { parameters.namedTensors() + buffers.namedTensors() }
     public var runningStatistics: [BufferArena] { [buffers] }
 
-    private let plan: ExecutionPlan
+    let plan: ExecutionPlan
     /// Times every operator while set (`disttrain bench`); nil in training.
     public var profile: OperatorProfile? {
         get { plan.profile }
@@ -471,8 +471,10 @@ final class ExecutionPlan {
         if let profile { profile.measure(name, body) } else { body() }
     }
 
-    func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?) {
-        for step in steps {
+    /// Runs `selection` of the steps (all by default; early exit runs one block at a time).
+    func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?,
+                 steps selection: Range<Int>? = nil) {
+        for step in steps[selection ?? steps.indices] {
             switch step {
             case let .unit(index):
                 let unit = units[index]

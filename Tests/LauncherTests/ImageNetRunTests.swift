@@ -64,5 +64,25 @@ final class ImageNetRunTests: TemporaryDirectoryTestCase {
         defer { try? checkpoint.close() }
         // The ImageNet stem's first convolution has a bias (the reference builder).
         XCTAssertEqual(try checkpoint.root.read("model/net.blocks.0.0.layers.0.0.bias", as: Float.self).shape, [4])
+
+        // predict on the test shard: every sample as the simulation on logits.h5 classifies it;
+        // a JPEG file of the tree is classified through the same resize and crop.
+        let shard = shards.appendingPathComponent("val/SHARD-00000.h5").path
+        let jpeg = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("tree/val/\(classes[1])").path)
+            .first { $0.hasSuffix(".JPEG") && $0 != "broken.JPEG" }!
+        let jpegPath = directory.appendingPathComponent("tree/val/\(classes[1])/\(jpeg)").path
+        let predicted = try DistTrainExecutable.run(["predict", path.path, "--budget", "1", shard, jpegPath], outputDirectory: directory)
+        XCTAssertEqual(predicted.status, 0, predicted.standardOutput + predicted.standardError)
+        let thresholds = BudgetedEvaluation.thresholds(validation: logits.validation,
+                                                       proportions: BudgetedEvaluation.exitProportions(p: 1, exitCount: 2))
+        let (confidence, prediction) = logits.test.confidences()
+        for sample in 0..<24 {
+            let exit = confidence[0][sample] >= thresholds[0] ? 0 : 1
+            let label = logits.test.labels[sample]
+            let expected = "\(shard)[\(sample)]: class \(prediction[exit][sample]) (label \(label) \(classes[label]))"
+                + String(format: ", confidence %.4f, exit %d of 0-1", confidence[exit][sample], exit)
+            XCTAssertTrue(predicted.standardOutput.contains(expected), "expected \(expected) in\n\(predicted.standardOutput)")
+        }
+        XCTAssertTrue(predicted.standardOutput.contains(jpegPath + ": class "), predicted.standardOutput)
     }
 }

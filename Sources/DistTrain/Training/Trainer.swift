@@ -21,13 +21,16 @@ public struct TrainerOptions: Sendable {
     public var stopAfterSteps: Int?
     /// Skip any training that is left and only evaluate the restored network.
     public var evaluationOnly: Bool
+    /// After the evaluation, time early exit on the test set (rank 0).
+    public var measureEarlyExit: Bool
 
     public init(resume: ResumeChoice = .automatic, verifyReplicas: Bool = false, stopAfterSteps: Int? = nil,
-                evaluationOnly: Bool = false) {
+                evaluationOnly: Bool = false, measureEarlyExit: Bool = false) {
         self.resume = resume
         self.verifyReplicas = verifyReplicas
         self.stopAfterSteps = stopAfterSteps
         self.evaluationOnly = evaluationOnly
+        self.measureEarlyExit = measureEarlyExit
     }
 }
 
@@ -41,6 +44,10 @@ public struct RunSummary: Sendable {
     public var phase2TestAccuracy: [Double]?
     /// The budgeted evaluation, if it ran.
     public var budgets: [BudgetedEvaluation.BudgetPoint]
+    /// Per-exit top-1 and top-5 test accuracy with costs, if the evaluation ran.
+    public var anytime: [AnytimeReport.ExitRow] = []
+    /// Early exit timed on the test set (`eval --measure`), the full network first.
+    public var earlyExit: [EarlyExitMeasurement] = []
     /// Cumulative MADDs and parameters of each exit.
     public var exitCosts: [ExitCost]
     public var wallSeconds: Double
@@ -166,7 +173,7 @@ public final class Trainer {
             if finalNetwork is IMTANetwork { summary.phase2TestAccuracy = accuracy } else { summary.phase1TestAccuracy = accuracy }
         }
         if configuration.evaluation.enabled || options.evaluationOnly {
-            summary.budgets = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
+            (summary.budgets, summary.anytime, summary.earlyExit) = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
         }
         return finish(summary, stopped: false, started: started)
     }
@@ -298,7 +305,8 @@ public final class Trainer {
             trainedImages += Int(epochSamples)
 
             try averageBatchNormStatistics(network)
-            let validation = try accuracy(network, data: data, split: .validation)
+            // No hold-out (the anytime setting): nothing to report per epoch.
+            let validation = data.validationIndices.isEmpty ? [] : try accuracy(network, data: data, split: .validation)
             let path = try writeCheckpoint(phase: phase, epoch: epoch + 1, step: 0, network: network,
                                            optimizer: optimizer, validationIndices: data.validationIndices)
             let report = EpochReport(
@@ -357,6 +365,12 @@ public final class Trainer {
             "dataWaitSeconds": report.dataWaitSeconds, "seconds": report.seconds,
             "checkpoint": report.checkpointPath ?? "",
         ])
+        guard metrics != nil else { return }
+        do {
+            try TrainingPlot.write(runDirectory: runDirectory)
+        } catch {
+            observer?.note("training.svg not redrawn: \(error)")
+        }
     }
 }
 
