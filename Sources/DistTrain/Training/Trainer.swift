@@ -88,6 +88,7 @@ public final class Trainer {
     public func run() throws -> RunSummary {
         let started = Date()
         ComputeThreads.set(threadsPerRank())
+        try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         try prepareRunDirectory()
 
         let phase1 = configuration.phase1, phase2 = configuration.phase2
@@ -128,9 +129,11 @@ public final class Trainer {
                                    at: restored.position, after: "the restore")
         }
 
-        let data = try TrainingData(configuration: configuration.data, inputSize: configuration.model.inputSize,
-                                    seed: configuration.seed, validationIndices: restored?.validationIndices,
-                                    workers: configuration.data.workers ?? 1)
+        let data = try communicator.whileBusy {
+            try TrainingData(configuration: configuration.data, inputSize: configuration.model.inputSize,
+                             seed: configuration.seed, validationIndices: restored?.validationIndices,
+                             workers: configuration.data.workers ?? 1)
+        }
         if configuration.syncBatchNorm && communicator.size > 1 { backbone.batchNormReducer = communicator }
 
         var summary = RunSummary(stopped: false, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],
@@ -166,6 +169,7 @@ public final class Trainer {
             if finalNetwork is IMTANetwork { summary.phase2TestAccuracy = accuracy } else { summary.phase1TestAccuracy = accuracy }
         }
         if configuration.evaluation.enabled || options.evaluationOnly {
+            communicator.stallWatch?.position = "the budgeted evaluation"
             summary.budgets = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
         }
         return finish(summary, stopped: false, started: started)
@@ -191,8 +195,7 @@ public final class Trainer {
     }
 
     func prepareRunDirectory() throws {
-        var failure = ""
-        if communicator.isRoot {
+        try onRootThenShare {
             do {
                 try FileManager.default.createDirectory(atPath: checkpoints.path, withIntermediateDirectories: true)
                 guard access(checkpoints.path, W_OK) == 0 else {
@@ -200,14 +203,26 @@ public final class Trainer {
                 }
                 metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
             } catch let error as TrainingError {
-                failure = error.description
+                throw error
             } catch {
-                failure = TrainingError.cannotWrite(path: runDirectory, reason: "\(error)").description
+                throw TrainingError.cannotWrite(path: runDirectory, reason: "\(error)")
             }
         }
-        // Every rank learns whether rank 0 could set up, so none of them is left waiting.
+    }
+
+    /// Rank 0 runs `body` (files: its work alone, announced to the stall watch); then every
+    /// rank learns whether it failed and throws the same error, so that none is left waiting.
+    func onRootThenShare(_ body: () throws -> Void) throws {
+        var failure = ""
+        if communicator.isRoot {
+            do {
+                try communicator.whileBusy(body)
+            } catch {
+                failure = "\(error)"
+            }
+        }
         let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw TrainingError.cannotWrite(path: runDirectory, reason: message) }
+        if !message.isEmpty { throw RootRankFailure(message: message) }
     }
 
     // MARK: - Training
@@ -239,6 +254,7 @@ public final class Trainer {
             var epochCorrect = [Double](repeating: 0, count: exits)
             var learningRate = 0.0
             while let batch = try stream.next() {
+                communicator.stallWatch?.position = "phase \(phase), epoch \(epoch + 1), step \(step + 1)"
                 learningRate = settings.schedule.learningRate(base: settings.lr, epoch: epoch, step: step,
                                                               epochs: settings.epochs, stepsPerEpoch: stepsPerEpoch)
                 let result = network.trainingStep(images: batch.images, labels: batch.labels, count: batch.count)
@@ -297,6 +313,7 @@ public final class Trainer {
             trainingSeconds += seconds
             trainedImages += Int(epochSamples)
 
+            communicator.stallWatch?.position = "the end of phase \(phase), epoch \(epoch + 1)"
             try averageBatchNormStatistics(network)
             let validation = try accuracy(network, data: data, split: .validation)
             let path = try writeCheckpoint(phase: phase, epoch: epoch + 1, step: 0, network: network,

@@ -78,23 +78,17 @@ extension Trainer {
     func evaluate(_ network: TrainableNetwork, data: TrainingData, exitCosts: [ExitCost]) throws -> [BudgetedEvaluation.BudgetPoint] {
         let validation = try gatherProbabilities(network, data: data, split: .validation)
         let test = try gatherProbabilities(network, data: data, split: .test)
-        var failure = ""
         var points: [BudgetedEvaluation.BudgetPoint] = []
-        if communicator.isRoot, let validation, let test {
-            do {
-                let madds = exitCosts.map { Double($0.multiplyAdds) }
-                try ExitLogits.write(to: (runDirectory as NSString).appendingPathComponent("logits.h5"),
-                                     validation: validation, test: test, exitCosts: exitCosts)
-                points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
-                                                     budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
-                try BudgetReport.write(points, exitCosts: exitCosts, runDirectory: runDirectory)
-                observer?.note(BudgetReport.table(points))
-            } catch {
-                failure = "\(error)"
-            }
+        try onRootThenShare {
+            guard let validation, let test else { return }
+            let madds = exitCosts.map { Double($0.multiplyAdds) }
+            try ExitLogits.write(to: (runDirectory as NSString).appendingPathComponent("logits.h5"),
+                                 validation: validation, test: test, exitCosts: exitCosts)
+            points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
+                                                 budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
+            try BudgetReport.write(points, exitCosts: exitCosts, runDirectory: runDirectory)
+            observer?.note(BudgetReport.table(points))
         }
-        let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw RootRankFailure(message: message) }
         return points
     }
 
