@@ -356,4 +356,37 @@ extension TrainingRunTests {
         assertSuccess(outcome)
         XCTAssertTrue(checkpoints("busy-root").contains("phase2-epoch1.h5"))
     }
+
+    // MARK: - Several hosts
+
+    /// cluster/local-hosts.sh: 2 hosts (network namespaces joined by a bridge, Open MPI over TCP
+    /// between them) x 1 rank end with the weights of 1 host x 2 ranks, bit for bit. Needs root
+    /// and `ip netns`; skipped with the reason otherwise.
+    func testTwoHostsEndBitIdenticalToTwoRanksOnOneHost() throws {
+        guard getuid() == 0 else {
+            print("skipped: creating network namespaces needs root")
+            return
+        }
+        let script = Self.repositoryRoot.appendingPathComponent("cluster/local-hosts.sh")
+        let bash = URL(fileURLWithPath: "/bin/bash")
+        let up = finish(try DistTrainExecutable.start(bash, [script.path, "up", "2"], outputDirectory: directory), within: 60)
+        defer {
+            if let down = try? DistTrainExecutable.start(bash, [script.path, "down", "2"], outputDirectory: directory) {
+                _ = finish(down, within: 60)
+            }
+        }
+        guard up.status == 0 else {
+            print("skipped: cluster/local-hosts.sh up 2 failed (no ip netns here?): \(up.standardError)")
+            return
+        }
+        let hosts = try write(configuration(name: "two-hosts", evaluation: false))
+        let launched = try DistTrainExecutable.start(bash, [script.path, "run", "2", hosts],
+                                                     environment: ["DISTTRAIN": try DistTrainExecutable.url().path],
+                                                     outputDirectory: directory)
+        assertSuccess(finish(launched, within: Self.launchTimeLimit))
+        assertSuccess(try trainTimeBoxed([try write(configuration(name: "one-host", evaluation: false))], ranks: 2))
+        try assertSameState(runDirectory("one-host").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                            runDirectory("two-hosts").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                            statisticsToRounding: false)
+    }
 }
