@@ -242,8 +242,6 @@ public final class Trainer {
                                             firstEpoch: start.epoch, firstStep: start.step,
                                             trainableParameters: parameters.count))
         let logInterval = max(1, stepsPerEpoch / 10)
-        // Per step, summed over ranks: loss * n, exit losses * n, exit correct counts, n, stop flag.
-        var statistics = [Double](repeating: 0, count: 2 * exits + 3)
         var firstStep = start.step
         for epoch in start.epoch..<settings.epochs {
             let epochStarted = Date()
@@ -262,19 +260,11 @@ public final class Trainer {
                 if let limit = options.stopAfterSteps, stepsThisRun >= limit { stopRequest.request(signal: 0) }
                 try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: parameters.gradients, count: parameters.count))
 
-                let n = Double(batch.count)
-                statistics[0] = result.loss * n
-                for exit in 0..<exits {
-                    statistics[1 + exit] = result.exitLosses[exit] * n
-                    statistics[1 + exits + exit] = Double(result.exitCorrect[exit])
-                }
-                statistics[1 + 2 * exits] = n
-                statistics[2 + 2 * exits] = stopRequest.isRequested ? 1 : 0
-                try communicator.allReduce(&statistics, .sum)
-                let samples = statistics[1 + 2 * exits]
-                let loss = statistics[0] / samples
+                var statistics = StepStatistics(result, samples: batch.count, stopRequested: stopRequest.isRequested)
+                try statistics.sum(over: communicator)
+                let loss = statistics.loss
                 guard loss.isFinite else {
-                    let exit = (0..<exits).first { !statistics[1 + $0].isFinite } ?? exits - 1
+                    let exit = statistics.weightedExitLosses.firstIndex { !$0.isFinite } ?? exits - 1
                     throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss)
                 }
                 optimizer.step(learningRate: Float(learningRate))
@@ -284,9 +274,9 @@ public final class Trainer {
                 }
                 step += 1
 
-                epochLoss += statistics[0]
-                epochSamples += samples
-                for exit in 0..<exits { epochCorrect[exit] += statistics[1 + exits + exit] }
+                epochLoss += statistics.weightedLoss
+                epochSamples += statistics.samples
+                for exit in 0..<exits { epochCorrect[exit] += statistics.correct[exit] }
                 let elapsed = Date().timeIntervalSince(epochStarted)
                 let report = StepReport(
                     phase: phase, epoch: epoch, epochs: settings.epochs, step: step, stepsPerEpoch: stepsPerEpoch,
@@ -296,7 +286,7 @@ public final class Trainer {
                 observer?.stepDidFinish(report)
                 if step % logInterval == 0 || step == stepsPerEpoch { recordStep(report) }
 
-                let stopping = statistics[2 + 2 * exits] > 0
+                let stopping = statistics.stopRequests > 0
                 let periodic = configuration.checkpoint.everySteps > 0 && step % configuration.checkpoint.everySteps == 0
                 if step < stepsPerEpoch && (stopping || periodic) {
                     let path = try writeCheckpoint(phase: phase, epoch: epoch, step: step, network: network,
@@ -394,7 +384,7 @@ struct ReplicaDivergence: CollectiveError, CustomStringConvertible {
 }
 
 extension NamedTensor {
-    /// False for BatchNorm running statistics: without synchronised BN each rank's follow its own
-    /// batches between checkpoints, and only their average is shared state.
+    /// False for BatchNorm running statistics: without synchronised BN each rank's statistics
+    /// follow its own batches between checkpoints, and only their average is shared state.
     var isTrainedIdentically: Bool { !name.hasSuffix("running_mean") && !name.hasSuffix("running_var") }
 }
