@@ -102,8 +102,18 @@ final class MultiRankCommunicatorTests: XCTestCase {
         let gathered = try watched.gather((0..<rank).map { Float(100 * rank + $0) })
         XCTAssertEqual(gathered, rank == 0 ? (0..<size).flatMap { r in (0..<r).map { Float(100 * r + $0) } } : nil)
         XCTAssertEqual(try watched.allGather(rank * 10), (0..<size).map { $0 * 10 })
-        if rank == 0 { watched.whileBusy { usleep(200_000) } }
         try watched.barrier()
+    }
+
+    /// With a 0.25 s stall timeout, the other ranks wait 2 s for rank 0's announced work of its
+    /// own (as for a checkpoint write) instead of naming it stalled.
+    func testStallWatchWaitsForAnnouncedWork() throws {
+        let impatient = try Communicator.world()
+        try impatient.watchForStalls(timeout: 0.25)
+        let started = Date()
+        if impatient.isRoot { impatient.whileBusy { usleep(2_000_000) } }
+        XCTAssertNoThrow(try impatient.barrier())
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 1.9, "the barrier waited for rank 0")
     }
 
     /// The all-reduce benchmark measures every size and reports the same figures on every rank.
