@@ -30,6 +30,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var ofa: OneForAllDistillationConfiguration
     public var checkpoint: CheckpointConfiguration
     public var evaluation: EvaluationConfiguration
+    public var distributed: DistributedConfiguration
 
     /// The run directory, `runDir` or `runs/<name>`.
     public var resolvedRunDirectory: String { runDir ?? "runs/\(name)" }
@@ -41,7 +42,8 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
         isc: InlineSubnetworkCollaborationConfiguration = .init(),
         ofa: OneForAllDistillationConfiguration = .init(),
         checkpoint: CheckpointConfiguration = .init(),
-        evaluation: EvaluationConfiguration = .init()
+        evaluation: EvaluationConfiguration = .init(),
+        distributed: DistributedConfiguration = .init()
     ) {
         self.name = name
         self.runDir = runDir
@@ -57,6 +59,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
         self.ofa = ofa
         self.checkpoint = checkpoint
         self.evaluation = evaluation
+        self.distributed = distributed
     }
 }
 
@@ -205,6 +208,17 @@ public struct CheckpointConfiguration: Codable, Equatable, Sendable {
     }
 }
 
+/// How the ranks watch each other.
+public struct DistributedConfiguration: Codable, Equatable, Sendable {
+    /// Seconds a rank may wait in a collective for another rank that makes no progress before
+    /// the job names that rank and aborts (0: wait forever). Default 600.
+    public var stallTimeout: Double
+
+    public init(stallTimeout: Double = 600) {
+        self.stallTimeout = stallTimeout
+    }
+}
+
 /// The budgeted evaluation after training.
 public struct EvaluationConfiguration: Codable, Equatable, Sendable {
     /// Run it at the end of the run. Default true.
@@ -262,7 +276,7 @@ extension RunConfiguration {
 
     static let keys = [
         "name", "runDir", "seed", "threadsPerRank", "data", "model", "gradientEquilibrium",
-        "syncBatchNorm", "phase1", "phase2", "isc", "ofa", "checkpoint", "evaluation",
+        "syncBatchNorm", "phase1", "phase2", "isc", "ofa", "checkpoint", "evaluation", "distributed",
     ]
 
     init(reading value: JSONValue, file: String) throws {
@@ -288,6 +302,8 @@ extension RunConfiguration {
             reading: root.object("checkpoint", knownKeys: CheckpointConfiguration.keys))
         evaluation = try EvaluationConfiguration(
             reading: root.object("evaluation", knownKeys: EvaluationConfiguration.keys))
+        distributed = try DistributedConfiguration(
+            reading: root.object("distributed", knownKeys: DistributedConfiguration.keys))
     }
 }
 
@@ -449,6 +465,14 @@ extension CheckpointConfiguration {
     init(reading object: ConfigurationObject) throws {
         everySteps = try object.integer("everySteps", atLeast: 0, default: 0)
         keep = try object.integer("keep", atLeast: 1, default: 3)
+    }
+}
+
+extension DistributedConfiguration {
+    static let keys = ["stallTimeout"]
+
+    init(reading object: ConfigurationObject) throws {
+        stallTimeout = try object.number("stallTimeout", expected: "a number of seconds >= 0", default: 600) { $0 >= 0 }
     }
 }
 

@@ -12,7 +12,10 @@ struct BenchCommand: ParsableCommand {
             With --data, measures only the data pipeline instead: the Fashion-MNIST loader (batches of \
             --batch-size, alone and behind a simulated trainer at 1,000 images/s) and ImageNet-style JPEG \
             decoding (Fashion-MNIST images scaled up to 256x256 and 500x375, packed by `prepare` into \
-            shards in a temporary directory that is removed afterwards).
+            shards in a temporary directory that is removed afterwards). With --all-reduce, run under \
+            `mpirun -n P`: times the gradient all-reduce on P ranks at sizes from 256 floats up to the \
+            network's phase-I parameter count (the median of --steps calls per size), as the trainer \
+            issues it (non-blocking and polled unless distributed.stallTimeout is 0).
             """
     )
 
@@ -34,14 +37,19 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Measure the data pipeline instead of the network: Fashion-MNIST loader and ImageNet-style JPEG decoding (needs \(DataBenchmark.fashionMNISTRoot)).")
     var data = false
 
+    @Flag(help: "Time the gradient all-reduce across the ranks of this mpirun job instead of the network.")
+    var allReduce = false
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps).") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize).") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
         if data && kernels { throw ValidationError("--data measures only the data pipeline; drop --kernels or --data.") }
+        if allReduce && (data || kernels) { throw ValidationError("--all-reduce measures only the all-reduce; drop --data and --kernels.") }
     }
 
     func run() throws {
+        if allReduce { return try runAllReduceBenchmark() }
         let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
         ComputeThreads.set(threads ?? configuration.threadsPerRank ?? ProcessInfo.processInfo.activeProcessorCount)
         let batch = batchSize ?? configuration.phase1.batchSize
@@ -57,6 +65,21 @@ struct BenchCommand: ParsableCommand {
         if kernels {
             for measurement in KernelBenchmark.run(batch: batch) { print(measurement) }
         }
+    }
+
+    /// All-reduce times on this job's ranks, printed by rank 0.
+    private func runAllReduceBenchmark() throws {
+        let communicator = try Communicator.world()
+        // Only the model matters here, so the global batch need not split across these ranks.
+        let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
+        try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
+        let gradient = CostCounter.exitCosts(try MSDNetArchitecture(configuration.model)).last?.parameters ?? 0
+        let measurements = try AllReduceBenchmark.run(communicator: communicator,
+                                                      sizes: AllReduceBenchmark.sizes(upTo: max(gradient, 256)), repetitions: steps)
+        guard communicator.isRoot else { return }
+        let path = communicator.stallWatch == nil ? "blocking" : "non-blocking, polled by the stall watch"
+        print("\(configuration.name): phase-I gradient \(gradient) floats, \(communicator.size) rank(s), \(path), median of \(steps) calls")
+        for measurement in measurements { print(measurement) }
     }
 
     /// The data pipeline figures; a failure (Fashion-MNIST missing, say) is one line on standard error.

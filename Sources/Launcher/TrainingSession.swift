@@ -4,7 +4,8 @@ import Foundation
 import Model
 
 /// Runs the trainer for `train` and `eval`: rank 0 shows progress and the outcome; any failure
-/// ends every rank with one line on standard error and status 1.
+/// ends every rank with one line on standard error and status 1. A stalled rank cannot take part
+/// in an orderly exit, so the rank that names it aborts the whole job (`MPI_Abort`, status 1).
 enum TrainingSession {
     static func run(_ path: String, options: TrainerOptions) throws {
         let communicator = try Communicator.world()
@@ -17,6 +18,9 @@ enum TrainingSession {
                                       stopRequest: stopRequest, options: options)
             let summary = try trainer.run()
             if communicator.isRoot { report(summary, configuration: configuration) }
+        } catch let stall as StalledRanks {
+            FileHandle.standardError.write(Data("error: \(stall)\n".utf8))
+            communicator.abort(code: ExitCode.failure.rawValue)
         } catch {
             if communicator.isRoot {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -105,6 +105,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.evaluation.enabled, true)
         XCTAssertEqual(configuration.evaluation.budgets, 40)
         XCTAssertEqual(configuration.evaluation.batchSize, 128)
+        XCTAssertEqual(configuration.distributed.stallTimeout, 600)
     }
 
     func testEncodedConfigurationDecodesToTheSameValue() throws {
@@ -232,6 +233,11 @@ final class ConfigurationTests: XCTestCase {
         try assertRejected("phase1.lr", setTo: [0.1])
         try assertRejected("data", setTo: "fashion-mnist")
         try assertRejected("model.nBlocks", setTo: 2.5)
+    }
+
+    func testNegativeStallTimeoutIsRejected() throws {
+        try assertRejected("distributed.stallTimeout", setTo: -1)
+        try assertRejected("distributed.stallTimeout", setTo: "5 minutes")
     }
 
     func testNegativeEpochsAreRejected() throws {

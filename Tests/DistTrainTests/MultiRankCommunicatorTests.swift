@@ -80,4 +80,52 @@ final class MultiRankCommunicatorTests: XCTestCase {
         XCTAssertEqual(try world.allGather(rank * 10), (0..<world.size).map { $0 * 10 })
         try world.barrier()
     }
+
+    /// The same collectives issued non-blocking and polled by a stall watch (as the trainer does)
+    /// give the blocking results; long work announced by one rank is waited for.
+    func testCollectivesPolledByTheStallWatchGiveTheBlockingResults() throws {
+        let watched = try Communicator.world()
+        try watched.watchForStalls(timeout: 60)
+        XCTAssertNotNil(watched.stallWatch)
+        let rank = watched.rank, size = watched.size
+        let values = (0..<70_000).map { Float(rank + 1) * 0.1 + Float($0 % 97) }
+        var blocking = values, polled = values
+        try blocking.withUnsafeMutableBufferPointer { try world.allReduceAverage($0) }
+        try polled.withUnsafeMutableBufferPointer { try watched.allReduceAverage($0) }
+        // Another algorithm may sum in another order, but every rank must get the same bits.
+        XCTAssertEqual(zip(polled, blocking).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-4)
+        let checksum = polled.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1.bitPattern) }
+        XCTAssertEqual(Set(try watched.allGather(Int64(bitPattern: checksum))).count, 1)
+
+        let last = size - 1
+        XCTAssertEqual(try watched.broadcast(rank == last ? "from the last rank" : "", from: last), "from the last rank")
+        let gathered = try watched.gather((0..<rank).map { Float(100 * rank + $0) })
+        XCTAssertEqual(gathered, rank == 0 ? (0..<size).flatMap { r in (0..<r).map { Float(100 * r + $0) } } : nil)
+        XCTAssertEqual(try watched.allGather(rank * 10), (0..<size).map { $0 * 10 })
+        try watched.barrier()
+    }
+
+    /// With a 0.25 s stall timeout, the other ranks wait 2 s for rank 0's announced work of its
+    /// own (as for a checkpoint write) instead of naming it stalled.
+    func testStallWatchWaitsForAnnouncedWork() throws {
+        let impatient = try Communicator.world()
+        try impatient.watchForStalls(timeout: 0.25)
+        let started = Date()
+        if impatient.isRoot { impatient.whileBusy { usleep(2_000_000) } }
+        XCTAssertNoThrow(try impatient.barrier())
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 1.9, "the barrier waited for rank 0")
+    }
+
+    /// The all-reduce benchmark measures every size and reports the same figures on every rank.
+    func testAllReduceBenchmarkMeasuresEverySizeAlikeOnEveryRank() throws {
+        XCTAssertEqual(AllReduceBenchmark.sizes(upTo: 5000), [256, 1024, 4096, 5000])
+        let measurements = try AllReduceBenchmark.run(communicator: world, sizes: [256, 5000], repetitions: 3)
+        XCTAssertEqual(measurements.map(\.elements), [256, 5000])
+        XCTAssertEqual(measurements.map(\.ranks), [world.size, world.size])
+        for measurement in measurements {
+            XCTAssertGreaterThan(measurement.seconds, 0)
+            let everywhere = try world.allGather(measurement.seconds)
+            XCTAssertEqual(Set(everywhere.map(\.bitPattern)).count, 1, "ranks report different times")
+        }
+    }
 }

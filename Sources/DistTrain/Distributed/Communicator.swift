@@ -13,7 +13,8 @@ import Foundation
 /// trainer's compute threads never do) and registers an `atexit` handler that finalises it, so
 /// `mpirun` sees every rank finish cleanly. Later `world()` calls return another handle on the
 /// same world. After `finalize()` (or process exit) MPI cannot be started again and every
-/// operation throws `CommunicatorError.finalized`. MPI holds the only state; this type keeps none.
+/// operation throws `CommunicatorError.finalized`. MPI holds the only state; this type keeps
+/// none beyond an optional `StallWatch` (`watchForStalls(timeout:)`).
 ///
 /// Errors: the world communicator returns errors (`MPI_ERRORS_RETURN`) instead of aborting, and
 /// they are thrown as `CommunicatorError` with MPI's own message. Every rank must call the same
@@ -41,6 +42,9 @@ public final class Communicator {
     public var isRoot: Bool { rank == 0 }
 
     private let handle: MPI_Comm?
+    /// Set by `watchForStalls(timeout:)`: collectives are then polled and a rank that keeps the
+    /// others waiting too long is reported as `StalledRanks`.
+    public private(set) var stallWatch: StallWatch?
 
     private init(handle: MPI_Comm?, rank: Int, size: Int) {
         self.handle = handle
@@ -77,12 +81,37 @@ public final class Communicator {
         return Communicator(handle: world, rank: Int(rank), size: Int(size))
     }
 
+    /// From now on, every collective of this handle throws `StalledRanks` when another rank
+    /// keeps this one waiting for `timeout` seconds without progress (see `StallWatch`). Every
+    /// rank calls it (it duplicates the communicator).
+    public func watchForStalls(timeout: Double) throws {
+        try ensureActive("watch for stalls")
+        guard size > 1 && timeout > 0 else { return }
+        stallWatch = try StallWatch(timeout: timeout, world: handle, rank: rank, size: size)
+    }
+
+    /// Runs `body`, work of this rank alone that may outlast the stall timeout (rank 0 writing a
+    /// checkpoint, say), telling the other ranks' stall watch not to count it as a stall.
+    public func whileBusy<Result>(_ body: () throws -> Result) rethrows -> Result {
+        guard let stallWatch else { return try body() }
+        return try stallWatch.whileBusy(body)
+    }
+
     // MARK: - Synchronisation
 
     /// Returns once every rank has called it.
     public func barrier() throws {
         try ensureActive("barrier")
-        try Self.check(MPI_Barrier(handle), "barrier")
+        try collective("barrier", blocking: { MPI_Barrier(handle) }, nonBlocking: { MPI_Ibarrier(handle, &$0) })
+    }
+
+    /// Runs one collective: blocking, or non-blocking and polled by the stall watch.
+    private func collective(_ operation: String, blocking: () -> Int32,
+                            nonBlocking: (inout MPI_Request?) -> Int32) throws {
+        guard let stallWatch else { return try Self.check(blocking(), operation) }
+        var request: MPI_Request?
+        try Self.check(nonBlocking(&request), operation)
+        try stallWatch.complete(&request, operation)
     }
 
     // MARK: - All-reduce
@@ -98,8 +127,11 @@ public final class Communicator {
         var offset = 0
         while offset < buffer.count {
             let count = min(buffer.count - offset, Int(Int32.max))
-            try Self.check(MPI_Allreduce(shim_in_place(), base + offset, Int32(count), datatype,
-                                         reduction.operation, handle), operation)
+            try collective(operation, blocking: {
+                MPI_Allreduce(shim_in_place(), base + offset, Int32(count), datatype, reduction.operation, handle)
+            }, nonBlocking: {
+                MPI_Iallreduce(shim_in_place(), base + offset, Int32(count), datatype, reduction.operation, handle, &$0)
+            })
             offset += count
         }
     }
@@ -150,7 +182,8 @@ public final class Communicator {
         var offset = 0
         while offset < buffer.count {
             let count = min(buffer.count - offset, Int(Int32.max))
-            try Self.check(MPI_Bcast(base + offset, Int32(count), datatype, Int32(root), handle), operation)
+            try collective(operation, blocking: { MPI_Bcast(base + offset, Int32(count), datatype, Int32(root), handle) },
+                           nonBlocking: { MPI_Ibcast(base + offset, Int32(count), datatype, Int32(root), handle, &$0) })
             offset += count
         }
     }
@@ -208,14 +241,21 @@ public final class Communicator {
         var placeholder: Int32 = 0
         return try withUnsafePointer(to: &placeholder) { placeholderAddress in
             let sendAddress = UnsafeRawPointer(values.baseAddress) ?? UnsafeRawPointer(placeholderAddress)
+            func gather(into receive: UnsafeMutableRawPointer?) throws {
+                try collective(operation, blocking: {
+                    MPI_Gatherv(sendAddress, Int32(values.count), datatype, receive, counts32, displacements,
+                                datatype, Int32(root), handle)
+                }, nonBlocking: {
+                    MPI_Igatherv(sendAddress, Int32(values.count), datatype, receive, counts32, displacements,
+                                 datatype, Int32(root), handle, &$0)
+                })
+            }
             guard rank == root else {
-                try Self.check(MPI_Gatherv(sendAddress, Int32(values.count), datatype, nil, counts32, displacements,
-                                           datatype, Int32(root), handle), operation)
+                try gather(into: nil)
                 return nil
             }
             return try [Element](unsafeUninitializedCapacity: max(total, 1)) { buffer, initialized in
-                try Self.check(MPI_Gatherv(sendAddress, Int32(values.count), datatype, buffer.baseAddress, counts32,
-                                           displacements, datatype, Int32(root), handle), operation)
+                try gather(into: UnsafeMutableRawPointer(buffer.baseAddress))
                 initialized = total
             }
         }
@@ -234,8 +274,11 @@ public final class Communicator {
         let contribution = [value]
         return try contribution.withUnsafeBytes { contributionBytes in
             try [Element](unsafeUninitializedCapacity: size) { buffer, initialized in
-                try Self.check(MPI_Allgather(contributionBytes.baseAddress, 1, datatype, buffer.baseAddress, 1,
-                                             datatype, handle), operation)
+                try collective(operation, blocking: {
+                    MPI_Allgather(contributionBytes.baseAddress, 1, datatype, buffer.baseAddress, 1, datatype, handle)
+                }, nonBlocking: {
+                    MPI_Iallgather(contributionBytes.baseAddress, 1, datatype, buffer.baseAddress, 1, datatype, handle, &$0)
+                })
                 initialized = size
             }
         }

@@ -95,6 +95,7 @@ public final class Trainer {
     public func run() throws -> RunSummary {
         let started = Date()
         ComputeThreads.set(threadsPerRank())
+        try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         try prepareRunDirectory()
 
         let phase1 = configuration.phase1, phase2 = configuration.phase2
@@ -135,9 +136,11 @@ public final class Trainer {
                                    at: restored.position, after: "the restore")
         }
 
-        let data = try TrainingData(configuration: configuration.data, inputSize: configuration.model.inputSize,
-                                    seed: configuration.seed, validationIndices: restored?.validationIndices,
-                                    workers: configuration.data.workers ?? 1)
+        let data = try communicator.whileBusy {
+            try TrainingData(configuration: configuration.data, inputSize: configuration.model.inputSize,
+                             seed: configuration.seed, validationIndices: restored?.validationIndices,
+                             workers: configuration.data.workers ?? 1)
+        }
         if configuration.syncBatchNorm && communicator.size > 1 { backbone.batchNormReducer = communicator }
 
         var summary = RunSummary(stopped: false, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],
@@ -173,6 +176,7 @@ public final class Trainer {
             if finalNetwork is IMTANetwork { summary.phase2TestAccuracy = accuracy } else { summary.phase1TestAccuracy = accuracy }
         }
         if configuration.evaluation.enabled || options.evaluationOnly {
+            communicator.stallWatch?.position = "the budgeted evaluation"
             (summary.budgets, summary.anytime, summary.earlyExit) = try evaluate(finalNetwork, data: data, exitCosts: summary.exitCosts)
         }
         return finish(summary, stopped: false, started: started)
@@ -198,8 +202,7 @@ public final class Trainer {
     }
 
     func prepareRunDirectory() throws {
-        var failure = ""
-        if communicator.isRoot {
+        try onRootThenShare {
             do {
                 try FileManager.default.createDirectory(atPath: checkpoints.path, withIntermediateDirectories: true)
                 guard access(checkpoints.path, W_OK) == 0 else {
@@ -207,14 +210,26 @@ public final class Trainer {
                 }
                 metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
             } catch let error as TrainingError {
-                failure = error.description
+                throw error
             } catch {
-                failure = TrainingError.cannotWrite(path: runDirectory, reason: "\(error)").description
+                throw TrainingError.cannotWrite(path: runDirectory, reason: "\(error)")
             }
         }
-        // Every rank learns whether rank 0 could set up, so none of them is left waiting.
+    }
+
+    /// Rank 0 runs `body` (files: its work alone, announced to the stall watch); then every
+    /// rank learns whether it failed and throws the same error, so that none is left waiting.
+    func onRootThenShare(_ body: () throws -> Void) throws {
+        var failure = ""
+        if communicator.isRoot {
+            do {
+                try communicator.whileBusy(body)
+            } catch {
+                failure = "\(error)"
+            }
+        }
         let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw TrainingError.cannotWrite(path: runDirectory, reason: message) }
+        if !message.isEmpty { throw RootRankFailure(message: message) }
     }
 
     // MARK: - Training
@@ -234,8 +249,6 @@ public final class Trainer {
                                             firstEpoch: start.epoch, firstStep: start.step,
                                             trainableParameters: parameters.count))
         let logInterval = max(1, stepsPerEpoch / 10)
-        // Per step, summed over ranks: loss * n, exit losses * n, exit correct counts, n, stop flag.
-        var statistics = [Double](repeating: 0, count: 2 * exits + 3)
         var firstStep = start.step
         for epoch in start.epoch..<settings.epochs {
             let epochStarted = Date()
@@ -246,6 +259,7 @@ public final class Trainer {
             var epochCorrect = [Double](repeating: 0, count: exits)
             var learningRate = 0.0
             while let batch = try stream.next() {
+                communicator.stallWatch?.position = "phase \(phase), epoch \(epoch + 1), step \(step + 1)"
                 learningRate = settings.schedule.learningRate(base: settings.lr, epoch: epoch, step: step,
                                                               epochs: settings.epochs, stepsPerEpoch: stepsPerEpoch)
                 let result = network.trainingStep(images: batch.images, labels: batch.labels, count: batch.count)
@@ -253,19 +267,11 @@ public final class Trainer {
                 if let limit = options.stopAfterSteps, stepsThisRun >= limit { stopRequest.request(signal: 0) }
                 try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: parameters.gradients, count: parameters.count))
 
-                let n = Double(batch.count)
-                statistics[0] = result.loss * n
-                for exit in 0..<exits {
-                    statistics[1 + exit] = result.exitLosses[exit] * n
-                    statistics[1 + exits + exit] = Double(result.exitCorrect[exit])
-                }
-                statistics[1 + 2 * exits] = n
-                statistics[2 + 2 * exits] = stopRequest.isRequested ? 1 : 0
-                try communicator.allReduce(&statistics, .sum)
-                let samples = statistics[1 + 2 * exits]
-                let loss = statistics[0] / samples
+                var statistics = StepStatistics(result, samples: batch.count, stopRequested: stopRequest.isRequested)
+                try statistics.sum(over: communicator)
+                let loss = statistics.loss
                 guard loss.isFinite else {
-                    let exit = (0..<exits).first { !statistics[1 + $0].isFinite } ?? exits - 1
+                    let exit = statistics.weightedExitLosses.firstIndex { !$0.isFinite } ?? exits - 1
                     throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss)
                 }
                 optimizer.step(learningRate: Float(learningRate))
@@ -275,9 +281,9 @@ public final class Trainer {
                 }
                 step += 1
 
-                epochLoss += statistics[0]
-                epochSamples += samples
-                for exit in 0..<exits { epochCorrect[exit] += statistics[1 + exits + exit] }
+                epochLoss += statistics.weightedLoss
+                epochSamples += statistics.samples
+                for exit in 0..<exits { epochCorrect[exit] += statistics.correct[exit] }
                 let elapsed = Date().timeIntervalSince(epochStarted)
                 let report = StepReport(
                     phase: phase, epoch: epoch, epochs: settings.epochs, step: step, stepsPerEpoch: stepsPerEpoch,
@@ -287,7 +293,7 @@ public final class Trainer {
                 observer?.stepDidFinish(report)
                 if step % logInterval == 0 || step == stepsPerEpoch { recordStep(report) }
 
-                let stopping = statistics[2 + 2 * exits] > 0
+                let stopping = statistics.stopRequests > 0
                 let periodic = configuration.checkpoint.everySteps > 0 && step % configuration.checkpoint.everySteps == 0
                 if step < stepsPerEpoch && (stopping || periodic) {
                     let path = try writeCheckpoint(phase: phase, epoch: epoch, step: step, network: network,
@@ -304,6 +310,7 @@ public final class Trainer {
             trainingSeconds += seconds
             trainedImages += Int(epochSamples)
 
+            communicator.stallWatch?.position = "the end of phase \(phase), epoch \(epoch + 1)"
             try averageBatchNormStatistics(network)
             // No hold-out (the anytime setting): nothing to report per epoch.
             let validation = data.validationIndices.isEmpty ? [] : try accuracy(network, data: data, split: .validation)
@@ -391,7 +398,7 @@ struct ReplicaDivergence: CollectiveError, CustomStringConvertible {
 }
 
 extension NamedTensor {
-    /// False for BatchNorm running statistics: without synchronised BN each rank's follow its own
-    /// batches between checkpoints, and only their average is shared state.
+    /// False for BatchNorm running statistics: without synchronised BN each rank's statistics
+    /// follow its own batches between checkpoints, and only their average is shared state.
     var isTrainedIdentically: Bool { !name.hasSuffix("running_mean") && !name.hasSuffix("running_var") }
 }

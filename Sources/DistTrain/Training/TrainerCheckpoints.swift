@@ -13,16 +13,9 @@ extension Trainer {
         backbone: MSDNet, backboneOptimizer: SGD, buildHeads: () -> (IMTANetwork, SGD)
     ) throws -> Restored? {
         var outcome: (phase: Int, epoch: Int, step: Int, indices: [Int])?
-        var failure = ""
-        if communicator.isRoot {
-            do {
-                outcome = try chooseAndRestore(backbone: backbone, backboneOptimizer: backboneOptimizer, buildHeads: buildHeads)
-            } catch {
-                failure = "\(error)"
-            }
+        try onRootThenShare {
+            outcome = try chooseAndRestore(backbone: backbone, backboneOptimizer: backboneOptimizer, buildHeads: buildHeads)
         }
-        let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw RootRankFailure(message: message) }
         let header = try communicator.broadcast(
             outcome.map { [1, Int64($0.phase), Int64($0.epoch), Int64($0.step)] } ?? [0, 0, 0, 0], from: 0)
         guard header[0] == 1 else { return nil }
@@ -118,19 +111,12 @@ extension Trainer {
         let metadata = CheckpointMetadata(phase: phase, epoch: epoch, step: step, worldSize: communicator.size,
                                           seed: configuration.seed, configuration: configurationJSON)
         let path = (checkpoints.path as NSString).appendingPathComponent(metadata.fileName)
-        var failure = ""
         try averageBatchNormStatistics(network)
-        if communicator.isRoot {
-            do {
-                try Checkpoint.write(to: path, metadata: metadata, model: network.stateTensors,
-                                     momentum: optimizer.momentumTensors, validationIndices: validationIndices)
-                checkpoints.prune(keep: configuration.checkpoint.keep)
-            } catch {
-                failure = "\(error)"
-            }
+        try onRootThenShare {
+            try Checkpoint.write(to: path, metadata: metadata, model: network.stateTensors,
+                                 momentum: optimizer.momentumTensors, validationIndices: validationIndices)
+            checkpoints.prune(keep: configuration.checkpoint.keep)
         }
-        let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw RootRankFailure(message: message) }
         lastCheckpoint = path
         return path
     }

@@ -69,53 +69,47 @@ extension Trainer {
         return best
     }
 
-    /// Every rank computes exit probabilities of its slice of the validation hold-out and the test
-    /// set; rank 0 gathers them, writes `logits.h5` and runs the budgeted evaluation.
     /// Why a run without a validation hold-out has no budget curve.
     public static let noHoldoutReason = "budgeted evaluation skipped: data.validationHoldout is 0 (the anytime setting), so there is no hold-out to choose the exit thresholds on; anytime.csv has every exit's test accuracy"
 
+    /// Every rank computes exit probabilities of its slice of the validation hold-out and the test
+    /// set; rank 0 gathers them, writes `logits.h5` and runs the budgeted evaluation.
     /// Also writes the anytime table (`anytime.csv`, per-exit top-1 and top-5 of the test set).
     /// With `options.measureEarlyExit`, rank 0 then times early exit (`early-exit.csv`).
     func evaluate(_ network: TrainableNetwork, data: TrainingData, exitCosts: [ExitCost]) throws
         -> (budgets: [BudgetedEvaluation.BudgetPoint], anytime: [AnytimeReport.ExitRow], earlyExit: [EarlyExitMeasurement]) {
         let validation = try gatherProbabilities(network, data: data, split: .validation)
         let test = try gatherProbabilities(network, data: data, split: .test)
-        var failure = ""
         var points: [BudgetedEvaluation.BudgetPoint] = []
         var anytime: [AnytimeReport.ExitRow] = []
         var measured: [EarlyExitMeasurement] = []
-        if communicator.isRoot, let validation, let test {
-            do {
-                let madds = exitCosts.map { Double($0.multiplyAdds) }
-                try ExitLogits.write(to: (runDirectory as NSString).appendingPathComponent("logits.h5"),
-                                     validation: validation, test: test, exitCosts: exitCosts)
-                anytime = AnytimeReport.rows(test, exitCosts: exitCosts)
-                try ReportFile.write(AnytimeReport.csv(anytime), to: (runDirectory as NSString).appendingPathComponent("anytime.csv"))
-                if validation.sampleCount == 0 {
-                    observer?.note(Self.noHoldoutReason)
-                    try ReportFile.write(BudgetReport.plot([], anytime: anytime),
-                                         to: (runDirectory as NSString).appendingPathComponent("budgets.svg"))
-                } else {
-                    points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
-                                                         budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
-                    try BudgetReport.write(points, anytime: anytime, runDirectory: runDirectory)
-                }
-                if options.measureEarlyExit {
-                    let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
-                    observer?.note("timing early exit on the test set (full network and \(EarlyExitMeasurement.chooseBudgets(points).count) budgets)")
-                    measured = try EarlyExitMeasurement.measure(
-                        network: network,
-                        batches: data.evaluationBatches(split: .test, batchSize: batchSize, rank: 0, worldSize: 1),
-                        budgets: EarlyExitMeasurement.chooseBudgets(points), test: test, exitMADDs: madds)
-                    try ReportFile.write(EarlyExitMeasurement.csv(measured),
-                                         to: (runDirectory as NSString).appendingPathComponent("early-exit.csv"))
-                }
-            } catch {
-                failure = "\(error)"
+        try onRootThenShare {
+            guard let validation, let test else { return }
+            let madds = exitCosts.map { Double($0.multiplyAdds) }
+            try ExitLogits.write(to: (runDirectory as NSString).appendingPathComponent("logits.h5"),
+                                 validation: validation, test: test, exitCosts: exitCosts)
+            anytime = AnytimeReport.rows(test, exitCosts: exitCosts)
+            try ReportFile.write(AnytimeReport.csv(anytime), to: (runDirectory as NSString).appendingPathComponent("anytime.csv"))
+            if validation.sampleCount == 0 {
+                observer?.note(Self.noHoldoutReason)
+                try ReportFile.write(BudgetReport.plot([], anytime: anytime),
+                                     to: (runDirectory as NSString).appendingPathComponent("budgets.svg"))
+            } else {
+                points = BudgetedEvaluation.evaluate(validation: validation, test: test, exitMADDs: madds,
+                                                     budgets: BudgetedEvaluation.budgetGrid(count: configuration.evaluation.budgets))
+                try BudgetReport.write(points, anytime: anytime, runDirectory: runDirectory)
+            }
+            if options.measureEarlyExit {
+                let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
+                observer?.note("timing early exit on the test set (full network and \(EarlyExitMeasurement.chooseBudgets(points).count) budgets)")
+                measured = try EarlyExitMeasurement.measure(
+                    network: network,
+                    batches: data.evaluationBatches(split: .test, batchSize: batchSize, rank: 0, worldSize: 1),
+                    budgets: EarlyExitMeasurement.chooseBudgets(points), test: test, exitMADDs: madds)
+                try ReportFile.write(EarlyExitMeasurement.csv(measured),
+                                     to: (runDirectory as NSString).appendingPathComponent("early-exit.csv"))
             }
         }
-        let message = try communicator.broadcast(failure, from: 0)
-        if !message.isEmpty { throw RootRankFailure(message: message) }
         return (points, anytime, measured)
     }
 
