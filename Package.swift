@@ -19,6 +19,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "Model",
             dependencies: ["CBLAS"],
@@ -26,7 +28,7 @@ let package = Package(
         ),
         .target(
             name: "DistTrain",
-            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG"]
+            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG", "CZlib"]
         ),
         .executableTarget(
             name: "Launcher",
