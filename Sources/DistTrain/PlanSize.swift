@@ -8,8 +8,23 @@ extension RunConfiguration {
     /// Refuses (as `ConfigurationError`, naming the key and the limit) what this machine cannot
     /// hold or the data cannot fill. `memoryBytes` is the memory one rank may use.
     func validateSizes(worldSize: Int, file: String, memoryBytes: Int = MachineMemory.bytesPerRank()) throws {
+        try validateCounts(file: file)
         try validateMemory(worldSize: worldSize, file: file, memoryBytes: memoryBytes)
         try validateDataSplit(file: file)
+    }
+
+    /// Thread counts start threads and budgets are evaluated one by one: beyond these limits
+    /// a value is a typo, and would exhaust the process before any check of its own.
+    func validateCounts(file: String) throws {
+        let limits: [(String, Int?, Int)] = [
+            ("threadsPerRank", threadsPerRank, 1024), ("data.workers", data.workers, 1024),
+            ("evaluation.budgets", evaluation.budgets, 100_000),
+        ]
+        for (key, value, limit) in limits {
+            if let value, value > limit {
+                throw ConfigurationError.invalidValue(file: file, keyPath: key, expected: "at most \(limit)", got: String(value))
+            }
+        }
     }
 
     /// The network's activations for the largest batch any rank runs, and its parameters with
@@ -30,12 +45,14 @@ extension RunConfiguration {
                 got: "\(value), which needs \(Self.formatted(bytes: estimate.activationBytes)) for activations")
         }
         let (key, value) = culprit(memoryBytes: memoryBytes)
-        let needs = estimate.parameterBytes >= estimate.activationBytes
-            ? "\(Self.formatted(bytes: estimate.parameterBytes)) for parameters"
-            : "\(Self.formatted(bytes: estimate.activationBytes)) for activations at one image per batch"
+        // The estimate stopped once past the limit: its figures are lower bounds.
+        let atOne = ResourceEstimate(model, batchSize: 1, budget: memoryBytes)
+        let needs = atOne.totalBytes == .max ? "more than 8 EB"
+            : "at least \(Self.formatted(bytes: atOne.totalBytes)) (\(Self.formatted(bytes: atOne.parameterBytes)) for parameters, "
+              + "\(Self.formatted(bytes: atOne.activationBytes)) for activations at one image per batch)"
         throw ConfigurationError.invalidValue(
             file: file, keyPath: "model.\(key)", expected: "a network that fits in memory (\(limit))",
-            got: "\(value), which needs at least \(needs)")
+            got: "\(value), which needs \(needs)")
     }
 
     /// The model key whose reduction to its smallest value shrinks the network the most: the one

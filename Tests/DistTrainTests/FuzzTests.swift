@@ -63,6 +63,7 @@ final class FuzzTests: XCTestCase {
                 XCTFail("iteration \(iteration): unexpected \(type(of: error)): \(error)", file: file, line: line)
             }
         }
+        print("fuzz \(purpose): \(count) inputs, \(accepted) accepted, \(count - accepted) refused with a typed error")
         return accepted
     }
 

@@ -141,11 +141,18 @@ final class RunSafetyTests: XCTestCase {
         assertRefused(try configuration { $0.phase2.batchSize = 1 << 20; $0.phase2.epochs = 0 }, key: "phase2.batchSize",
                       containing: "this machine has 1.0 GB per rank")
         assertRefused(try configuration { $0.evaluation.batchSize = 1 << 30 }, key: "evaluation.batchSize", containing: "for activations")
-        assertRefused(try configuration { $0.model.nChannels = 1 << 30 }, key: "model.nChannels", containing: "for parameters")
+        assertRefused(try configuration { $0.model.nChannels = 1 << 16 }, key: "model.nChannels", containing: "for parameters")
         assertRefused(try configuration { $0.model.growthRate = 1 << 40 }, key: "model.growthRate", containing: "needs at least")
+        assertRefused(try configuration { $0.model.nChannels = 1 << 62 }, key: "model.nChannels", containing: "needs more than 8 EB")
         assertRefused(try configuration { $0.model.nBlocks = 1 << 40; $0.model.stepmode = .linearGrowth }, key: "model.nBlocks",
                       containing: "needs at least")
         assertRefused(try configuration { $0.model.inputSize = 1 << 20 }, key: "model.inputSize", containing: "for activations")
+    }
+
+    func testThreadAndBudgetCountsAreBounded() throws {
+        assertRefused(try configuration { $0.threadsPerRank = 1_000_000 }, key: "threadsPerRank", containing: "at most 1024")
+        assertRefused(try configuration { $0.data.workers = 5000 }, key: "data.workers", containing: "at most 1024")
+        assertRefused(try configuration { $0.evaluation.budgets = 1 << 40 }, key: "evaluation.budgets", containing: "at most 100000")
     }
 
     func testHoldoutAndBatchAgainstTheTrainingSet() throws {

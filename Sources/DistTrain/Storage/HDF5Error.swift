@@ -26,6 +26,8 @@ public enum HDF5Error: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case let .libraryCallFailed(operation, file, "/", reason) where operation.hasSuffix("file"):
+            return "HDF5: cannot \(operation) \(file): \(reason)"
         case let .libraryCallFailed(operation, file, object, reason):
             return "HDF5: cannot \(operation) '\(object)' in \(file): \(reason)"
         case let .notFound(operation, file, object):
