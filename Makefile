@@ -4,7 +4,7 @@
 SWIFT ?= swift
 # Build directory (SwiftPM's --scratch-path); builds that must not share one can set another.
 SCRATCH ?= .build
-DEBIAN_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev libturbojpeg0-dev libpng-dev librsvg2-bin pkg-config dataset-fashion-mnist
+DEBIAN_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev libturbojpeg0-dev libpng-dev zlib1g-dev librsvg2-bin pkg-config dataset-fashion-mnist
 XCTEST := $(SCRATCH)/release/disttrainPackageTests.xctest
 # Test classes that need several ranks; each runs under `mpirun -n 2` and `mpirun -n 3`
 # (comma-separated, as the xctest runner takes them).

@@ -21,6 +21,8 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "Model",
             dependencies: ["CBLAS"],
@@ -28,7 +30,7 @@ let package = Package(
         ),
         .target(
             name: "DistTrain",
-            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG", "CPNG"]
+            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG", "CPNG", "CZlib"]
         ),
         // Measurements and checks that the command line runs; not part of training.
         .target(

@@ -82,6 +82,8 @@ extension RunConfiguration {
                     got: String(phase.batchSize))
             }
         }
+        // Before the architecture is built: a huge network must not be built even as a plan.
+        try validateSizes(worldSize: worldSize, file: file)
         try validateArchitecture(file: file)
         if requireDataRoot {
             var isDirectory: ObjCBool = false
@@ -148,19 +150,21 @@ enum JSONValue: Decodable, Equatable {
         }
     }
 
-    /// Parses a whole file; a syntax error carries the character offset Foundation reports.
+    /// Parses a whole file strictly (`StrictJSON`): a syntax error names its byte offset, and a
+    /// key written twice in one object is refused by its key path.
     static func parse(_ data: Data, file: String) throws -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            // JSONDecoder does not say where; JSONSerialization does ("around character 15").
-            var reason = "not valid JSON"
-            do {
-                _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            } catch let syntaxError as NSError {
-                reason = (syntaxError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? reason
-            }
-            throw ConfigurationError.malformedJSON(file: file, reason: reason)
+            return try StrictJSON.parse([UInt8](data))
+        } catch let StrictJSON.Failure.duplicateKey(path, key, offset) {
+            throw ConfigurationError.invalidValue(
+                file: file, keyPath: path.isEmpty ? key : "\(path).\(key)",
+                expected: "each key once per object", got: "it a second time at byte \(offset)")
+        } catch let StrictJSON.Failure.arrayTooLong(path, _) {
+            throw ConfigurationError.invalidValue(
+                file: file, keyPath: path.isEmpty ? "(top level)" : path,
+                expected: "an array of at most \(StrictJSON.maximumArrayLength) elements", got: "a longer one")
+        } catch let failure as StrictJSON.Failure {
+            throw ConfigurationError.malformedJSON(file: file, reason: failure.description)
         }
     }
 
@@ -193,7 +197,11 @@ enum JSONValue: Decodable, Equatable {
                 .replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "\n", with: "\\n")
             text = "\"\(escaped)\""
-        case .array(let values): text = "[" + values.map(\.quoted).joined(separator: ", ") + "]"
+        case .array(let values):
+            // Only as many elements as the shortened text can show: a huge array costs no more.
+            var shown = "["
+            for value in values.prefix(40) where shown.count <= 80 { shown += (shown.count > 1 ? ", " : "") + value.quoted }
+            text = shown + "]"
         case .object: text = "an object"
         }
         return text.count > 80 ? String(text.prefix(77)) + "..." : text
@@ -308,13 +316,20 @@ struct ConfigurationObject {
         }
     }
 
-    /// A non-empty array of integers, each at least `minimum`; an element at fault is reported
-    /// by its index (`model.grFactor[2]`).
-    func integerArray(_ key: String, atLeast minimum: Int, default defaultValue: [Int]? = nil) throws -> [Int] {
+    /// A non-empty array of at most `maximumCount` integers, each at least `minimum`; an element
+    /// at fault is reported by its index (`model.grFactor[2]`). The length is checked first, so a
+    /// huge array is refused before any work per element.
+    func integerArray(_ key: String, atLeast minimum: Int, maximumCount: Int = .max,
+                      default defaultValue: [Int]? = nil) throws -> [Int] {
         let elements = try read(key, expected: "a non-empty array of \(Self.integerNoun(atLeast: minimum))s",
                                 default: defaultValue.map { $0.map(JSONValue.integer) }) { raw in
             if case .array(let values) = raw, !values.isEmpty { return values }
             return nil
+        }
+        guard elements.count <= maximumCount else {
+            throw ConfigurationError.invalidValue(
+                file: file, keyPath: keyPath(key), expected: "at most \(maximumCount) entries",
+                got: "an array of \(elements.count)")
         }
         return try elements.enumerated().map { index, element in
             guard let value = element.integerValue, value >= minimum else {

@@ -376,8 +376,11 @@ extension MSDNetConfiguration {
         if let fixedClasses = dataset.fixedClasses, classes != fixedClasses {
             throw object.inconsistent("classes", expected: "\(fixedClasses), the classes of \(dataset.rawValue)")
         }
-        let grFactor = try object.integerArray("grFactor", atLeast: 1, default: [1, 2, 4])
-        let bnFactor = try object.integerArray("bnFactor", atLeast: 1, default: [1, 2, 4])
+        // Each scale after the first halves the resolution, so more scales than halvings of the
+        // input leave nothing for the classifier to pool.
+        let maximumScales = Int.bitWidth - inputSize.leadingZeroBitCount
+        let grFactor = try object.integerArray("grFactor", atLeast: 1, maximumCount: maximumScales, default: [1, 2, 4])
+        let bnFactor = try object.integerArray("bnFactor", atLeast: 1, maximumCount: maximumScales, default: [1, 2, 4])
         if bnFactor.count != grFactor.count {
             throw object.inconsistent(
                 "bnFactor", expected: "\(grFactor.count) entries, one per scale like grFactor \(grFactor)")

@@ -23,9 +23,9 @@ enum TrainingSession {
             communicator.abort(code: ExitCode.failure.rawValue)
         } catch {
             if communicator.isRoot {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
             } else if !(error is CollectiveError) {
-                FileHandle.standardError.write(Data("error: rank \(communicator.rank): \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: rank \(communicator.rank): \(readableReason(error))\n".utf8))
             }
             throw ExitCode.failure
         }

@@ -24,9 +24,9 @@ final class TemporaryDirectory {
 
 final class DataReaderTests: XCTestCase {
     /// Python: `struct.pack(">IIII", 0x803, 3, 4, 5) + bytes(range(60))`, gzipped.
-    static let imagesGzip = DataInflateTests.bytes(hex: "1f8b08000000000002036360e06066606000611620666560646266616563e7e0e4e2e6e1e5e3171014121611151397909492969195935750545256515553d7d0d4d2d6d1d5d33730343236313533b7b0b4b20600ec1a955b4c000000")
+    static let imagesGzip = DataGzipTests.bytes(hex: "1f8b08000000000002036360e06066606000611620666560646266616563e7e0e4e2e6e1e5e3171014121611151397909492969195935750545256515553d7d0d4d2d6d1d5d33730343236313533b7b0b4b20600ec1a955b4c000000")
     /// Python: `struct.pack(">II", 0x801, 3) + bytes([9, 0, 3])`, gzipped.
-    static let labelsGzip = DataInflateTests.bytes(hex: "1f8b08000000000002036360e06064606060e664600600b1d698980b000000")
+    static let labelsGzip = DataGzipTests.bytes(hex: "1f8b08000000000002036360e06064606060e664600600b1d698980b000000")
 
     static func idxImages(count: Int, height: Int, width: Int, pixel: (Int) -> UInt8) -> [UInt8] {
         var bytes: [UInt8] = [0, 0, 8, 3]
@@ -42,10 +42,10 @@ final class DataReaderTests: XCTestCase {
     }
 
     func testGzippedIDXParses() throws {
-        let images = try IDXFile.parse(try Inflate.gunzip(Self.imagesGzip), path: "images", dimensionCount: 3)
+        let images = try IDXFile.parse(try Gzip.decompress(Self.imagesGzip), path: "images", dimensionCount: 3)
         XCTAssertEqual(images.dimensions, [3, 4, 5])
         XCTAssertEqual(images.values, (0..<60).map { UInt8($0) })
-        let labels = try IDXFile.parse(try Inflate.gunzip(Self.labelsGzip), path: "labels", dimensionCount: 1)
+        let labels = try IDXFile.parse(try Gzip.decompress(Self.labelsGzip), path: "labels", dimensionCount: 1)
         XCTAssertEqual(labels.values, [9, 0, 3])
     }
 
@@ -54,8 +54,8 @@ final class DataReaderTests: XCTestCase {
         try gzipped.write("train-images-idx3-ubyte.gz", Self.imagesGzip)
         try gzipped.write("train-labels-idx1-ubyte.gz", Self.labelsGzip)
         let raw = try TemporaryDirectory()
-        try raw.write("raw/train-images-idx3-ubyte", try Inflate.gunzip(Self.imagesGzip))
-        try raw.write("raw/train-labels-idx1-ubyte", try Inflate.gunzip(Self.labelsGzip))
+        try raw.write("raw/train-images-idx3-ubyte", try Gzip.decompress(Self.imagesGzip))
+        try raw.write("raw/train-labels-idx1-ubyte", try Gzip.decompress(Self.labelsGzip))
         let fromGzip = try IDXFile.loadSplit(root: gzipped.path, training: true, classCount: 10)
         let fromRaw = try IDXFile.loadSplit(root: raw.path, training: true, classCount: 10)
         XCTAssertEqual(fromGzip.labels, [9, 0, 3])

@@ -8,7 +8,7 @@ public enum DataError: Error, CustomStringConvertible {
     /// None of `candidates` exists; `what` says which part of the data set was looked for.
     case missingFile(what: String, candidates: [String])
     case unreadableFile(path: String)
-    case compressedFile(path: String, reason: InflateError)
+    case compressedFile(path: String, reason: GzipError)
     case badMagic(path: String, found: UInt32, expected: UInt32)
     /// The file ends inside `record` (nil: inside the header).
     case truncatedFile(path: String, record: Int?, expectedBytes: Int, actualBytes: Int)
@@ -41,7 +41,7 @@ public enum DataError: Error, CustomStringConvertible {
         case .unreadableFile(let path):
             return "cannot read \(path)"
         case .compressedFile(let path, let reason):
-            return "\(path): corrupt gzip data: \(reason)"
+            return "\(path): gzip \(reason)"
         case .badMagic(let path, let found, let expected):
             return "\(path): magic number 0x\(String(found, radix: 16)), expected 0x\(String(expected, radix: 16)) (not an IDX file of this kind)"
         case .truncatedFile(let path, let record, let expectedBytes, let actualBytes):

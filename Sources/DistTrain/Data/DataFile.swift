@@ -7,10 +7,10 @@ enum DataFile {
             throw DataError.unreadableFile(path: path)
         }
         let bytes = [UInt8](data)
-        guard Inflate.isGzip(bytes) else { return bytes }
+        guard Gzip.isGzip(bytes) else { return bytes }
         do {
-            return try Inflate.gunzip(bytes)
-        } catch let error as InflateError {
+            return try Gzip.decompress(bytes)
+        } catch let error as GzipError {
             throw DataError.compressedFile(path: path, reason: error)
         }
     }

@@ -23,12 +23,20 @@ enum IDXFile {
             throw DataError.truncatedFile(path: path, record: nil, expectedBytes: headerSize, actualBytes: bytes.count)
         }
         let dimensions = (0..<dimensionCount).map { Int(bigEndian32(4 + 4 * $0)) }
-        let recordSize = dimensions.dropFirst().reduce(1, *)
-        let expectedBytes = headerSize + dimensions.reduce(1, *)
-        guard bytes.count >= expectedBytes else {
+        // The header's sizes are checked against the file before anything is allocated; three
+        // 32-bit sizes can multiply past Int.max, which then reads as "more than the file".
+        func product(_ sizes: ArraySlice<Int>) -> Int {
+            sizes.reduce(1) { total, size in
+                let (result, overflow) = total.multipliedReportingOverflow(by: size)
+                return overflow ? .max : result
+            }
+        }
+        let recordSize = product(dimensions.dropFirst())
+        let (expectedBytes, overflow) = headerSize.addingReportingOverflow(product(dimensions[...]))
+        guard !overflow, bytes.count >= expectedBytes else {
             let completeRecords = (bytes.count - headerSize) / max(1, recordSize)
             throw DataError.truncatedFile(path: path, record: completeRecords,
-                                          expectedBytes: expectedBytes, actualBytes: bytes.count)
+                                          expectedBytes: overflow ? .max : expectedBytes, actualBytes: bytes.count)
         }
         return Contents(dimensions: dimensions, values: Array(bytes[headerSize..<expectedBytes]))
     }

@@ -71,10 +71,18 @@ final class JPEGDecoder {
     /// True when the last failure was only a warning (the image was still decoded).
     private var lastFailureIsWarning: Bool { tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) }
 
+    /// The largest image decoded (2^27, 134 million pixels).
+    static let maximumPixels = 1 << 27
+
     func header(_ jpeg: UnsafeBufferPointer<UInt8>) throws -> Header {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         guard tjDecompressHeader3(handle, jpeg.baseAddress, UInt(jpeg.count), &width, &height, &subsampling, &colorspace) == 0,
               width > 0, height > 0 else { throw lastError }
+        // A damaged header can claim up to 65535 x 65535 pixels (17 GB decoded): refused before
+        // allocating, far above any photograph a data set holds.
+        guard Int(width) * Int(height) <= Self.maximumPixels else {
+            throw JPEGError(description: "the header claims \(width) x \(height) pixels, more than \(Self.maximumPixels)")
+        }
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         return Header(width: Int(width), height: Int(height), isCMYK: isCMYK)
     }

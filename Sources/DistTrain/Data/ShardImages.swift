@@ -71,8 +71,10 @@ final class ShardImages: @unchecked Sendable {
                 imageCount = try root.dataset("jpeg").shape.first ?? 0
             } else if try root.exists("pixels") {
                 let shape = try root.dataset("pixels").shape
-                guard shape.count == 4, shape[3] == 1 || shape[3] == 3 else {
-                    throw DataError.shapeMismatch(path: path, found: shape, expected: "pixels [n, H, W, C] with C = 1 or 3")
+                // Image sides as JPEG allows them: a damaged shape cannot ask for a huge buffer per sample.
+                guard shape.count == 4, shape[3] == 1 || shape[3] == 3, (1...65_535).contains(shape[1]),
+                      (1...65_535).contains(shape[2]) else {
+                    throw DataError.shapeMismatch(path: path, found: shape, expected: "pixels [n, H, W, C] with C = 1 or 3 and H, W in 1...65535")
                 }
                 shardContent = .pixels(height: shape[1], width: shape[2], channels: shape[3])
                 imageCount = shape[0]

@@ -69,7 +69,17 @@ public final class HDF5Dataset: HDF5Object {
     /// Reads the whole dataset.
     public func read<Element: HDF5Element>(as type: Element.Type = Element.self) throws -> HDF5Array<Element> {
         let shape = try self.shape
-        let values = try [Element](unsafeUninitializedCapacity: shape.reduce(1, *)) { buffer, count in
+        // A damaged or hostile file can claim any shape: its size is checked before allocating.
+        let count = shape.reduce(1) { total, size in
+            let (product, overflow) = total.multipliedReportingOverflow(by: size)
+            return overflow ? .max : product
+        }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+        guard !overflow, bytes <= MachineMemory.totalBytes() else {
+            throw HDF5Error.sizeMismatch(operation: "read dataset", file: file.path, object: path,
+                                         expected: "a dataset that fits in memory", found: "shape \(shape)")
+        }
+        let values = try [Element](unsafeUninitializedCapacity: count) { buffer, count in
             try read(into: buffer)
             count = buffer.count
         }

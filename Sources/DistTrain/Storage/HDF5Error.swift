@@ -13,8 +13,21 @@ public enum HDF5Error: Error, CustomStringConvertible {
     /// The file was closed before the operation.
     case fileClosed(operation: String, file: String, object: String)
 
+    /// What went wrong, without the operation and file (for messages that name those already).
+    public var cause: String {
+        switch self {
+        case let .libraryCallFailed(_, _, _, reason): return reason
+        case .notFound: return "no such object"
+        case let .typeMismatch(_, _, _, expected, found), let .sizeMismatch(_, _, _, expected, found):
+            return "expected \(expected), found \(found)"
+        case .fileClosed: return "the file is closed"
+        }
+    }
+
     public var description: String {
         switch self {
+        case let .libraryCallFailed(operation, file, "/", reason) where operation.hasSuffix("file"):
+            return "HDF5: cannot \(operation) \(file): \(reason)"
         case let .libraryCallFailed(operation, file, object, reason):
             return "HDF5: cannot \(operation) '\(object)' in \(file): \(reason)"
         case let .notFound(operation, file, object):

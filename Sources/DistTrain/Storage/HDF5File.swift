@@ -35,6 +35,37 @@ public final class HDF5File {
         }
     }
 
+    /// Creates a file that lives only in memory (HDF5's core driver, no backing store); `name`
+    /// names it in errors. `image()` returns its bytes. Writers that must survive a full disk
+    /// build the file here and write the image themselves: HDF5 then never meets a failed write,
+    /// after which libhdf5 1.10 leaves the object whose close failed half torn down (see
+    /// `HDF5Library.serialized`) and the file on disk partial.
+    public static func createInMemory(name: String) throws -> HDF5File {
+        try HDF5Library.serialized {
+            let site = HDF5Site(operation: "create file in memory", file: name, object: "/")
+            let access = try strongCloseAccessList(site)
+            defer { H5Pclose(access) }
+            try site.check(H5Pset_fapl_core(access, 1 << 20, false))
+            let identifier = try site.check(identifier: H5Fcreate(name, shim_h5f_acc_trunc(), shim_h5p_default(), access))
+            return HDF5File(path: name, identifier: identifier)
+        }
+    }
+
+    /// The bytes of the whole file as it would be on disk (after flushing everything buffered).
+    public func image() throws -> [UInt8] {
+        try HDF5Library.serialized {
+            let site = HDF5Site(operation: "take the image of", file: path, object: "/")
+            guard isOpen else { throw HDF5Error.fileClosed(operation: site.operation, file: path, object: "/") }
+            try site.check(H5Fflush(identifier, H5F_SCOPE_GLOBAL))
+            let size = H5Fget_file_image(identifier, nil, 0)
+            guard size >= 0 else { throw site.failure() }
+            var bytes = [UInt8](repeating: 0, count: size)
+            let copied = bytes.withUnsafeMutableBytes { H5Fget_file_image(identifier, $0.baseAddress, size) }
+            guard copied == size else { throw site.failure() }
+            return bytes
+        }
+    }
+
     /// Opens an existing file.
     public static func open(_ path: String, mode: AccessMode = .readOnly) throws -> HDF5File {
         try HDF5Library.serialized {

@@ -10,17 +10,26 @@ import Foundation
 enum HDF5Library {
     private static let lock = NSRecursiveLock()
 
+    /// Turns off HDF5's own clean-up at process exit, once, before the library's first use.
+    /// When a dataset's close fails (its chunk cannot be written: a full disk), libhdf5 1.10
+    /// leaves it registered but half torn down, and the clean-up closes it again and segfaults
+    /// in `H5D_close` (from `H5_term_library` at exit), turning a reported error into a crash.
+    /// Files are closed by `HDF5File` itself, so the clean-up has nothing else to do.
+    private static let noCloseAtExit: Void = { _ = H5dont_atexit() }()
+
     /// Runs `body` holding the library lock, with HDF5's own printing of error stacks to stderr
     /// turned off (in thread-safe builds that setting is per thread, so it is set on every entry).
     static func serialized<Result>(_ body: () throws -> Result) rethrows -> Result {
         lock.lock()
         defer { lock.unlock() }
+        _ = noCloseAtExit
         H5Eset_auto2(shim_h5e_default(), nil, nil)
         return try body()
     }
 
-    /// The calling thread's HDF5 error stack as one line, innermost (most specific) error first;
-    /// the stack is cleared.
+    /// The calling thread's HDF5 error stack as one short line: the operating system's reason
+    /// when a system call failed ("no space left on device", "is a directory"), else the
+    /// innermost (most specific) message. The stack is cleared.
     static func takeErrorStack() -> String {
         final class Messages { var lines: [String] = [] }
         let messages = Messages()
@@ -30,13 +39,26 @@ enum HDF5Library {
             // Some messages (file-open failures) carry their own line breaks.
             let description = (error.pointee.desc.map { String(cString: $0) } ?? "")
                 .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-            let function = error.pointee.func_name.map { String(cString: $0) } ?? "?"
-            messages.lines.append("\(description) (\(function))")
+            messages.lines.append(description)
             return 0
         }
         H5Ewalk2(shim_h5e_default(), H5E_WALK_UPWARD, walker, Unmanaged.passUnretained(messages).toOpaque())
         H5Eclear2(shim_h5e_default())
-        return messages.lines.isEmpty ? "unknown HDF5 error" : messages.lines.joined(separator: "; ")
+        return readableReason(messages.lines)
+    }
+
+    /// The one line a user needs from an error stack (innermost message first): the system's
+    /// `error message = '...'` if a system call failed, else the innermost message, shortened.
+    static func readableReason(_ stack: [String]) -> String {
+        let marker = "error message = '"
+        for line in stack {
+            guard let start = line.range(of: marker)?.upperBound,
+                  let end = line[start...].firstIndex(of: "'") else { continue }
+            let reason = String(line[start..<end])
+            return reason.prefix(1).lowercased() + reason.dropFirst()
+        }
+        guard let innermost = stack.first(where: { !$0.isEmpty }) else { return "unknown HDF5 error" }
+        return innermost.count > 160 ? String(innermost.prefix(157)) + "..." : innermost
     }
 
     /// Makes narrowing reads fail instead of clipping: an int64 value that does not fit in Int32,

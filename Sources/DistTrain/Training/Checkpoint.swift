@@ -49,9 +49,15 @@ public enum Checkpoint {
         to path: String, metadata: CheckpointMetadata, model: [NamedTensor], momentum: [NamedTensor],
         validationIndices: [Int]
     ) throws {
-        let temporary = path + ".partial"
+        // A diverged state is refused before a byte is written: resuming from it would fail again.
+        for (group, tensors) in [("model", model), ("optimizer/momentum", momentum)] {
+            if let (name, value) = firstNonFinite(tensors) {
+                throw TrainingError.nonFiniteState(path: path, phase: metadata.phase, tensor: "/\(group)/\(name)", value: value)
+            }
+        }
+        let image: [UInt8]
         do {
-            let file = try HDF5File.create(temporary)
+            let file = try HDF5File.createInMemory(name: path)
             let root = try file.root
             try root.writeAttribute("format", CheckpointMetadata.format)
             try root.writeAttribute("version", CheckpointMetadata.version)
@@ -65,17 +71,45 @@ public enum Checkpoint {
             try writeTensors(momentum, into: root.createGroup("optimizer/momentum"))
             try root.createDataset("data/validationIndices", values: validationIndices.map { Int64($0) },
                                    shape: [validationIndices.count])
+            image = try file.image()
             try file.close()
-            try synchronize(path: temporary)
         } catch {
-            unlink(temporary)
-            throw TrainingError.cannotWrite(path: path, reason: "\(error)")
+            throw TrainingError.cannotWrite(path: path, reason: (error as? HDF5Error)?.cause ?? readableReason(error))
         }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+        try publish(image, at: path)
+    }
+
+    /// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`,
+    /// so a crash or a full disk leaves either the old file or the complete new one, and never a
+    /// partial file. The file was built in memory, so every failure here is a plain system call's.
+    static func publish(_ bytes: [UInt8], at path: String) throws {
+        let temporary = path + ".partial"
+        func failure(_ code: Int32 = errno) -> TrainingError {
+            let reason = String(cString: strerror(code)).lowercased()
             unlink(temporary)
-            throw TrainingError.cannotWrite(path: path, reason: reason)
+            return TrainingError.cannotWrite(path: path, reason: reason)
         }
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw failure() }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                let code = count < 0 ? errno : ENOSPC
+                close(descriptor)
+                throw failure(code)
+            }
+            written += count
+        }
+        // fsync and close report what a network file system could not store.
+        guard fsync(descriptor) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw failure(code)
+        }
+        guard close(descriptor) == 0 else { throw failure() }
+        guard rename(temporary, path) == 0 else { throw failure() }
         try? synchronize(path: (path as NSString).deletingLastPathComponent)
     }
 
@@ -105,6 +139,13 @@ public enum Checkpoint {
             let modelValues = try readTensors(model, from: try file.root.group("model"), path: path)
             let momentumValues = try readTensors(momentum, from: try file.root.group("optimizer/momentum"), path: path)
             let indices = try file.root.read("data/validationIndices", as: Int64.self).values.map { Int($0) }
+            for (group, tensors, values) in [("model", model, modelValues), ("optimizer/momentum", momentum, momentumValues)] {
+                for (tensor, stored) in zip(tensors, values) {
+                    if case let .float(numbers) = stored, let bad = numbers.first(where: { !$0.isFinite }) {
+                        throw TrainingError.unreadableCheckpoint(path: path, reason: "/\(group)/\(tensor.name) holds \(bad) (written by a diverged run)")
+                    }
+                }
+            }
             for (tensor, values) in zip(model, modelValues) { copy(values, into: tensor) }
             for (tensor, values) in zip(momentum, momentumValues) { copy(values, into: tensor) }
             return (metadata, indices)
@@ -137,6 +178,16 @@ public enum Checkpoint {
             worldSize: Int(try root.readAttribute("worldSize", as: Int64.self)),
             seed: UInt64(bitPattern: try root.readAttribute("seed", as: Int64.self)),
             configuration: try root.readStringAttribute("config"))
+    }
+
+    /// The first tensor holding a NaN or an infinity, with that value.
+    static func firstNonFinite(_ tensors: [NamedTensor]) -> (name: String, value: Float)? {
+        for tensor in tensors {
+            guard case let .float(pointer) = tensor.storage else { continue }
+            let values = UnsafeBufferPointer(start: pointer, count: tensor.count)
+            if let bad = values.first(where: { !$0.isFinite }) { return (tensor.name, bad) }
+        }
+        return nil
     }
 
     private static func writeTensors(_ tensors: [NamedTensor], into group: HDF5Group) throws {

@@ -72,6 +72,8 @@ public final class Trainer {
     let checkpoints: CheckpointDirectory
     let configurationJSON: String
     var metrics: MetricsLog?
+    /// Rank 0's hold on the run directory, for the run's lifetime.
+    var runDirectoryLock: RunDirectoryLock?
     var lastCheckpoint: String?
     private var trainedImages = 0
     private var trainingSeconds = 0.0
@@ -96,6 +98,7 @@ public final class Trainer {
         let started = Date()
         ComputeThreads.set(threadsPerRank())
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
+        if options.evaluationOnly { try requireCheckpointToEvaluate() }
         try prepareRunDirectory()
 
         let phase1 = configuration.phase1, phase2 = configuration.phase2
@@ -126,6 +129,7 @@ public final class Trainer {
 
         // Rank 0 chooses and reads the checkpoint; every rank then receives the same state.
         let restored = try restoreCheckpoint(backbone: backbone, backboneOptimizer: backboneOptimizer, buildHeads: buildHeads)
+        if options.evaluationOnly && restored == nil { throw TrainingError.nothingToEvaluate(checkpointDirectory: checkpoints.path) }
         var position = restored?.position ?? (phase: 1, epoch: 0, step: 0)
         if position.phase == 2 { _ = buildHeads() }
         try broadcastState(backbone.stateTensors + backboneOptimizer.momentumTensors)
@@ -208,11 +212,12 @@ public final class Trainer {
                 guard access(checkpoints.path, W_OK) == 0 else {
                     throw TrainingError.cannotWrite(path: checkpoints.path, reason: "the directory is not writable")
                 }
+                runDirectoryLock = try RunDirectoryLock.acquire(runDirectory: runDirectory)
                 metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
             } catch let error as TrainingError {
                 throw error
             } catch {
-                throw TrainingError.cannotWrite(path: runDirectory, reason: "\(error)")
+                throw TrainingError.cannotWrite(path: runDirectory, reason: readableReason(error))
             }
         }
     }

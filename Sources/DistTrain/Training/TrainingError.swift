@@ -14,19 +14,32 @@ public enum TrainingError: CollectiveError, CustomStringConvertible, Equatable {
     case unreadableCheckpoint(path: String, reason: String)
     /// `--resume PATH` named a checkpoint that does not exist.
     case missingCheckpoint(path: String)
+    /// Another live process holds the run directory's lock (`holder`: its pid and host).
+    case runDirectoryInUse(path: String, holder: String)
+    /// `eval` found no checkpoint to restore.
+    case nothingToEvaluate(checkpointDirectory: String)
+    /// A weight, momentum or BatchNorm statistic became NaN or infinite, so the checkpoint at
+    /// `path` was not written.
+    case nonFiniteState(path: String, phase: Int, tensor: String, value: Float)
 
     public var description: String {
         switch self {
         case let .cannotWrite(path, reason):
             return "\(path): cannot write: \(reason)"
         case let .nonFiniteLoss(phase, epoch, step, exit, value):
-            return "phase \(phase), epoch \(epoch + 1), step \(step + 1): the loss of exit \(exit) is \(value); stopping (the last good checkpoint is kept; try a lower lr)"
+            return "phase \(phase), epoch \(epoch + 1), step \(step + 1): the loss of exit \(exit) is \(value); stopping (the last good checkpoint is kept; lower phase\(phase).lr and rerun with --fresh, or --resume a checkpoint from before the divergence)"
         case let .incompatibleCheckpoint(path, key, checkpointValue, runValue):
             return "\(path): checkpoint was written with \(key) = \(checkpointValue), but this run has \(key) = \(runValue) (use --fresh to start over, or restore the original config)"
         case let .unreadableCheckpoint(path, reason):
             return "\(path): unreadable checkpoint: \(reason)"
         case let .missingCheckpoint(path):
             return "\(path): no such checkpoint"
+        case let .runDirectoryInUse(path, holder):
+            return "\(path): in use by another run (\(holder), holding \(path)/.lock); wait for it to end or stop it"
+        case let .nothingToEvaluate(checkpointDirectory):
+            return "\(checkpointDirectory): no checkpoint to evaluate; train first (disttrain train CONFIG) or name one with --checkpoint PATH"
+        case let .nonFiniteState(path, phase, tensor, value):
+            return "\(path): not written: \(tensor) holds \(value), training diverged; stopping (no checkpoint holds it; lower phase\(phase).lr and rerun with --fresh, or --resume a checkpoint from before the divergence)"
         }
     }
 }
