@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    @Flag(help: "After every step, check that every rank holds bit-identical weights (one small all-gather per step).")
+    @Flag(help: "After a restore and after every step, check that every rank holds bit-identical weights and momentum (one small all-gather each time).")
     var verifyReplicas = false
 
     @Option(help: ArgumentHelp("Train this many steps, then checkpoint and exit as on SIGTERM (time-boxed jobs).", valueName: "n"))
