@@ -26,10 +26,13 @@ public enum TrainingPlot {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ReportError.unreadable(path: path) }
         var epochs: [[Int]: EpochRecord] = [:]
         var steps: [[Int]: StepRecord] = [:]
-        for (index, line) in text.split(separator: "\n").enumerated() {
+        let lines = text.split(separator: "\n")
+        for (index, line) in lines.enumerated() {
             guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let kind = record["kind"] as? String, let phase = record["phase"] as? Int,
                   let epoch = record["epoch"] as? Int, let loss = record["loss"] as? Double else {
+                // A run killed while appending leaves its last line incomplete: plot what came before.
+                if index == lines.count - 1 && !text.hasSuffix("\n") { break }
                 throw ReportError.malformed(path: path, line: index + 1, expected: "a JSON record with kind, phase, epoch and loss")
             }
             if kind == "epoch" {
