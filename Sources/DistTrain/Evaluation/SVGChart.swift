@@ -115,10 +115,18 @@ struct SVGChart {
                 for point in entry.points { svg += Self.circle(px(point.x), py(point.y), color: entry.color) }
             }
         }
-        // Legend in the lower right corner, where accuracy curves rarely are.
+        // The legend goes in the corner that covers the fewest points (lower right on ties).
         let legendWidth = 44 + 7 * Double(series.map(\.name.count).max() ?? 0)
         let legendHeight = 8 + 18 * Double(series.count)
-        let legendLeft = plotRight - legendWidth - 8, legendTop = plotBottom - legendHeight - 8
+        let corners = [(plotRight - legendWidth - 8, plotBottom - legendHeight - 8), (plotLeft + 8, plotBottom - legendHeight - 8),
+                       (plotRight - legendWidth - 8, plotTop + 8), (plotLeft + 8, plotTop + 8)]
+        let covered = corners.map { corner in
+            all.filter { point in
+                let x = px(point.x), y = py(point.y)
+                return x >= corner.0 - 6 && x <= corner.0 + legendWidth + 6 && y >= corner.1 - 6 && y <= corner.1 + legendHeight + 6
+            }.count
+        }
+        let (legendLeft, legendTop) = corners[covered.indices.min { covered[$0] < covered[$1] }!]
         svg += Self.rectangle(legendLeft, legendTop, legendWidth, legendHeight,
                               "fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999999\"")
         for (index, entry) in series.enumerated() {
