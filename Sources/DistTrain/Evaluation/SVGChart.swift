@@ -18,6 +18,8 @@ struct SVGChart {
     var series: [Series]
     /// Dashed vertical lines with a label at the top (e.g. where phase II starts).
     var verticalMarkers: [(x: Double, label: String)] = []
+    /// x counts something whole (epochs): no ticks between integers.
+    var integerX = false
 
     /// matplotlib's default colour cycle, one colour per exit.
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -36,9 +38,9 @@ struct SVGChart {
     }
 
     /// Round tick values covering `low...high`: steps of 1, 2 or 5 times a power of ten, about five ticks.
-    static func ticks(_ low: Double, _ high: Double) -> (values: [Double], low: Double, high: Double) {
+    static func ticks(_ low: Double, _ high: Double, integer: Bool = false) -> (values: [Double], low: Double, high: Double) {
         let span = max(high - low, 1e-9)
-        let raw = span / 5
+        let raw = integer ? max(span / 5, 1) : span / 5
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
         let first = floor(low / step) * step, last = ceil(high / step) * step
@@ -78,7 +80,7 @@ struct SVGChart {
             return Self.text(left + width / 2, top + height / 2, "\(title): no data", "text-anchor=\"middle\"")
         }
         let xs = all.map(\.x) + verticalMarkers.map(\.x), ys = all.map(\.y)
-        let xTicks = Self.ticks(xs.min()!, xs.max()! == xs.min()! ? xs.min()! + 1 : xs.max()!)
+        let xTicks = Self.ticks(xs.min()!, xs.max()! == xs.min()! ? xs.min()! + 1 : xs.max()!, integer: integerX)
         let yTicks = Self.ticks(ys.min()!, ys.max()! == ys.min()! ? ys.min()! + 1 : ys.max()!)
         let plotLeft = left + 62, plotRight = left + width - 12, plotTop = top + 34, plotBottom = top + height - 46
         func px(_ value: Double) -> Double { plotLeft + (value - xTicks.low) / (xTicks.high - xTicks.low) * (plotRight - plotLeft) }

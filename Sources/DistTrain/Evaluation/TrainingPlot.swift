@@ -75,7 +75,7 @@ public enum TrainingPlot {
         let accuracyChart = SVGChart(
             title: hasValidation ? "validation accuracy per exit" : "training accuracy per exit (no validation hold-out)",
             xLabel: "epoch (phase I, then phase II)", yLabel: "top-1 accuracy (%)", series: accuracy,
-            verticalMarkers: markers)
+            verticalMarkers: markers, integerX: true)
         let lossChart = SVGChart(
             title: "training loss (phase I: sum over exits; phase II: OFA)",
             xLabel: "epoch (phase I, then phase II)", yLabel: "loss",
@@ -85,7 +85,7 @@ public enum TrainingPlot {
                 SVGChart.Series(name: "epoch mean", points: epochs.map { (x(phase: $0.phase, epoch: Double($0.epoch)), $0.loss) },
                                 color: "#08519c", markers: true),
             ],
-            verticalMarkers: markers)
+            verticalMarkers: markers, integerX: true)
         return SVGChart.document(width: 1100, height: 440, panels: [
             (accuracyChart, 0, 0, 550, 440), (lossChart, 550, 0, 550, 440),
         ])
