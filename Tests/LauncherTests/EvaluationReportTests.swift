@@ -206,43 +206,21 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
         }
     }
 
-    /// Writes test images 0..<count of Fashion-MNIST as PNG files with python3's zlib (make deps
-    /// guarantees python3): `gray-<i>.png` (8-bit gray) and `rgb-0.png` (image 0 as RGB).
-    func writeTestImagesAsPNG(count: Int) throws {
-        let script = """
-            import gzip, struct, sys, zlib
-            out, count = sys.argv[1], int(sys.argv[2])
-            data = gzip.open('\(Self.fashionMNIST)/t10k-images-idx3-ubyte.gz').read()[16:]
-            def png(path, width, height, colour, rows):
-                def chunk(kind, body):
-                    return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
-                raw = b''.join(b'\\x00' + row for row in rows)
-                header = struct.pack('>IIBBBBB', width, height, 8, colour, 0, 0, 0)
-                open(path, 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
-            for i in range(count):
-                image = data[i * 784:(i + 1) * 784]
-                png(f'{out}/gray-{i}.png', 28, 28, 0, [image[r * 28:(r + 1) * 28] for r in range(28)])
-            image = data[:784]
-            png(f'{out}/rgb-0.png', 28, 28, 2, [bytes(v for v in image[r * 28:(r + 1) * 28] for _ in range(3)) for r in range(28)])
-            png(f'{out}/wide.png', 30, 28, 0, [bytes(30)] * 28)
-            """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, directory.path, String(count)]
-        try process.run()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "python3 could not write the PNG files")
-    }
-
     /// `predict` on PNG files of test images: class, confidence and exit equal the simulation's
     /// (thresholds of budget p chosen on the hold-out, applied to the test probabilities of
     /// `logits.h5`); the RGB copy of image 0 gives the same; a JPEG is classified; a file of the
     /// wrong size, a broken PNG and a text file get one error line each and the rest still run.
     func testPredictClassifiesFilesAsTheEvaluationDoes() throws {
         let run = try trainedRun()
-        try writeTestImagesAsPNG(count: 4)
-        let pixels = try IDXFile.loadSplit(root: Self.fashionMNIST, training: false, classCount: 10).prefix(1).pixels
-        try Data(try JPEGEncoder.encode(pixels: pixels, width: 28, height: 28, channels: 1)).write(to: directory.appendingPathComponent("gray-0.jpg"))
+        let pixels = try IDXFile.loadSplit(root: Self.fashionMNIST, training: false, classCount: 10).prefix(4).pixels
+        for sample in 0..<4 {
+            try PNGWriter.write(Array(pixels[(sample * 784)..<((sample + 1) * 784)]), width: 28, height: 28, channels: 1,
+                                to: directory.appendingPathComponent("gray-\(sample).png"))
+        }
+        let first = Array(pixels[0..<784])
+        try PNGWriter.write(first.flatMap { [$0, $0, $0] }, width: 28, height: 28, channels: 3, to: directory.appendingPathComponent("rgb-0.png"))
+        try PNGWriter.write([UInt8](repeating: 0, count: 30 * 28), width: 30, height: 28, channels: 1, to: directory.appendingPathComponent("wide.png"))
+        try Data(try JPEGEncoder.encode(pixels: first, width: 28, height: 28, channels: 1)).write(to: directory.appendingPathComponent("gray-0.jpg"))
         try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]).write(to: directory.appendingPathComponent("broken.png"))
         try Data("not an image".utf8).write(to: directory.appendingPathComponent("notes.txt"))
         let names = ["gray-0.png", "gray-1.png", "broken.png", "gray-2.png", "wide.png", "gray-3.png", "notes.txt", "rgb-0.png", "gray-0.jpg"]

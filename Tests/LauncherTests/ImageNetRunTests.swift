@@ -71,7 +71,15 @@ final class ImageNetRunTests: TemporaryDirectoryTestCase {
         let jpeg = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("tree/val/\(classes[1])").path)
             .first { $0.hasSuffix(".JPEG") && $0 != "broken.JPEG" }!
         let jpegPath = directory.appendingPathComponent("tree/val/\(classes[1])/\(jpeg)").path
-        let predicted = try DistTrainExecutable.run(["predict", path.path, "--budget", "1", shard, jpegPath], outputDirectory: directory)
+        let pngPath = directory.appendingPathComponent("tinted.png")
+        var tinted = [UInt8](repeating: 90, count: 40 * 30 * 3)
+        for pixel in 0..<(40 * 30) {
+            tinted[3 * pixel] = UInt8(pixel % 251)
+            tinted[3 * pixel + 2] = UInt8(pixel % 7 * 30)
+        }
+        try PNGWriter.write(tinted, width: 40, height: 30, channels: 3, to: pngPath)
+        let predicted = try DistTrainExecutable.run(["predict", path.path, "--budget", "1", shard, jpegPath, pngPath.path],
+                                                    outputDirectory: directory)
         XCTAssertEqual(predicted.status, 0, predicted.standardOutput + predicted.standardError)
         let thresholds = BudgetedEvaluation.thresholds(validation: logits.validation,
                                                        proportions: BudgetedEvaluation.exitProportions(p: 1, exitCount: 2))
@@ -84,5 +92,6 @@ final class ImageNetRunTests: TemporaryDirectoryTestCase {
             XCTAssertTrue(predicted.standardOutput.contains(expected), "expected \(expected) in\n\(predicted.standardOutput)")
         }
         XCTAssertTrue(predicted.standardOutput.contains(jpegPath + ": class "), predicted.standardOutput)
+        XCTAssertTrue(predicted.standardOutput.contains(pngPath.path + ": class "), predicted.standardOutput)
     }
 }

@@ -18,6 +18,8 @@ struct SVGChart {
     var series: [Series]
     /// Dashed vertical lines with a label at the top (e.g. where phase II starts).
     var verticalMarkers: [(x: Double, label: String)] = []
+    /// x counts something whole (epochs): no ticks between integers.
+    var integerX = false
 
     /// matplotlib's default colour cycle, one colour per exit.
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -36,9 +38,9 @@ struct SVGChart {
     }
 
     /// Round tick values covering `low...high`: steps of 1, 2 or 5 times a power of ten, about five ticks.
-    static func ticks(_ low: Double, _ high: Double) -> (values: [Double], low: Double, high: Double) {
+    static func ticks(_ low: Double, _ high: Double, integer: Bool = false) -> (values: [Double], low: Double, high: Double) {
         let span = max(high - low, 1e-9)
-        let raw = span / 5
+        let raw = integer ? max(span / 5, 1) : span / 5
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
         let first = floor(low / step) * step, last = ceil(high / step) * step
@@ -78,7 +80,7 @@ struct SVGChart {
             return Self.text(left + width / 2, top + height / 2, "\(title): no data", "text-anchor=\"middle\"")
         }
         let xs = all.map(\.x) + verticalMarkers.map(\.x), ys = all.map(\.y)
-        let xTicks = Self.ticks(xs.min()!, xs.max()! == xs.min()! ? xs.min()! + 1 : xs.max()!)
+        let xTicks = Self.ticks(xs.min()!, xs.max()! == xs.min()! ? xs.min()! + 1 : xs.max()!, integer: integerX)
         let yTicks = Self.ticks(ys.min()!, ys.max()! == ys.min()! ? ys.min()! + 1 : ys.max()!)
         let plotLeft = left + 62, plotRight = left + width - 12, plotTop = top + 34, plotBottom = top + height - 46
         func px(_ value: Double) -> Double { plotLeft + (value - xTicks.low) / (xTicks.high - xTicks.low) * (plotRight - plotLeft) }
@@ -115,10 +117,18 @@ struct SVGChart {
                 for point in entry.points { svg += Self.circle(px(point.x), py(point.y), color: entry.color) }
             }
         }
-        // Legend in the lower right corner, where accuracy curves rarely are.
+        // The legend goes in the corner that covers the fewest points (lower right on ties).
         let legendWidth = 44 + 7 * Double(series.map(\.name.count).max() ?? 0)
         let legendHeight = 8 + 18 * Double(series.count)
-        let legendLeft = plotRight - legendWidth - 8, legendTop = plotBottom - legendHeight - 8
+        let corners = [(plotRight - legendWidth - 8, plotBottom - legendHeight - 8), (plotLeft + 8, plotBottom - legendHeight - 8),
+                       (plotRight - legendWidth - 8, plotTop + 8), (plotLeft + 8, plotTop + 8)]
+        let covered = corners.map { corner in
+            all.filter { point in
+                let x = px(point.x), y = py(point.y)
+                return x >= corner.0 - 6 && x <= corner.0 + legendWidth + 6 && y >= corner.1 - 6 && y <= corner.1 + legendHeight + 6
+            }.count
+        }
+        let (legendLeft, legendTop) = corners[covered.indices.min { covered[$0] < covered[$1] }!]
         svg += Self.rectangle(legendLeft, legendTop, legendWidth, legendHeight,
                               "fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999999\"")
         for (index, entry) in series.enumerated() {

@@ -26,10 +26,13 @@ public enum TrainingPlot {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ReportError.unreadable(path: path) }
         var epochs: [[Int]: EpochRecord] = [:]
         var steps: [[Int]: StepRecord] = [:]
-        for (index, line) in text.split(separator: "\n").enumerated() {
+        let lines = text.split(separator: "\n")
+        for (index, line) in lines.enumerated() {
             guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let kind = record["kind"] as? String, let phase = record["phase"] as? Int,
                   let epoch = record["epoch"] as? Int, let loss = record["loss"] as? Double else {
+                // A run killed while appending leaves its last line incomplete: plot what came before.
+                if index == lines.count - 1 && !text.hasSuffix("\n") { break }
                 throw ReportError.malformed(path: path, line: index + 1, expected: "a JSON record with kind, phase, epoch and loss")
             }
             if kind == "epoch" {
@@ -72,7 +75,7 @@ public enum TrainingPlot {
         let accuracyChart = SVGChart(
             title: hasValidation ? "validation accuracy per exit" : "training accuracy per exit (no validation hold-out)",
             xLabel: "epoch (phase I, then phase II)", yLabel: "top-1 accuracy (%)", series: accuracy,
-            verticalMarkers: markers)
+            verticalMarkers: markers, integerX: true)
         let lossChart = SVGChart(
             title: "training loss (phase I: sum over exits; phase II: OFA)",
             xLabel: "epoch (phase I, then phase II)", yLabel: "loss",
@@ -82,7 +85,7 @@ public enum TrainingPlot {
                 SVGChart.Series(name: "epoch mean", points: epochs.map { (x(phase: $0.phase, epoch: Double($0.epoch)), $0.loss) },
                                 color: "#08519c", markers: true),
             ],
-            verticalMarkers: markers)
+            verticalMarkers: markers, integerX: true)
         return SVGChart.document(width: 1100, height: 440, panels: [
             (accuracyChart, 0, 0, 550, 440), (lossChart, 550, 0, 550, 440),
         ])
