@@ -92,6 +92,7 @@ public final class Communicator {
 
     /// Runs `body`, work of this rank alone that may outlast the stall timeout (rank 0 writing a
     /// checkpoint, say), telling the other ranks' stall watch not to count it as a stall.
+    @discardableResult
     public func whileBusy<Result>(_ body: () throws -> Result) rethrows -> Result {
         guard let stallWatch else { return try body() }
         return try stallWatch.whileBusy(body)

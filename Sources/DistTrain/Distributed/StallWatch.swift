@@ -53,6 +53,7 @@ public final class StallWatch {
 
     /// Runs `body` (work of this rank alone that may take longer than `timeout`), telling the
     /// other ranks not to count the time against it.
+    @discardableResult
     public func whileBusy<Result>(_ body: () throws -> Result) rethrows -> Result {
         broadcast(.busy, 0)
         defer { broadcast(.idle, 0) }

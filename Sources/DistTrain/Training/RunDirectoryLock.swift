@@ -41,7 +41,7 @@ public final class RunDirectoryLock {
         }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
-        let record = "pid \(getpid()) on host \(String(cString: host))\n"
+        let record = "pid \(getpid()) on host \(host.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })\n"
         let written = ftruncate(descriptor, 0) == 0 && record.withCString { pwrite(descriptor, $0, strlen($0), 0) } >= 0
         guard written else {
             let reason = String(cString: strerror(errno))
