@@ -139,7 +139,7 @@ final class FuzzTests: XCTestCase {
                       isExpected: { $0 is DataError || $0 is HDF5Error || $0 is JPEGError }) { bytes in
                 try Data(bytes).write(to: URL(fileURLWithPath: shardPath))
                 let shards = try ShardImages(directory: shardDirectory)
-                for sample in 0..<shards.count {
+                for sample in 0..<min(shards.count, 4) {
                     switch shards.content {
                     case .jpeg:
                         try Self.decodeAsTrainingDoes(try shards.jpeg(sample).bytes)

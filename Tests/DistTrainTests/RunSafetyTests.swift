@@ -112,6 +112,42 @@ final class RunSafetyTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), [])
     }
 
+    /// Any HDF5 file (logits, shards) written onto a full disk: the failed close is an error, and
+    /// the process lives on. Before `HDF5Library` turned off HDF5's clean-up at exit, libhdf5
+    /// closed the half-closed dataset again at exit and segfaulted; the suite's own exit is the check.
+    func testHDF5WriteOntoAFullDiskFailsWithTheReasonAndDoesNotCrashAtExit() throws {
+        let directory = try TemporaryDirectory()
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=256k", "tmpfs", directory.path]
+        mount.standardError = FileHandle.nullDevice
+        try mount.run()
+        mount.waitUntilExit()
+        guard mount.terminationStatus == 0 else {
+            throw XCTSkip("cannot mount a tmpfs (needs root): the full-disk case is covered by /dev/full in testFullDiskIsOneReasonAndNoPartialFile")
+        }
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = [directory.path]
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        var failure: Error?
+        do {
+            let file = try HDF5File.create(directory.path + "/logits.h5")
+            let values = [Float](repeating: 1, count: 64)
+            for index in 0..<4000 {
+                try file.root.createDataset("group\(index / 50)/tensor\(index)", values: values, shape: [64])
+            }
+            try file.close()
+        } catch {
+            failure = error
+        }
+        let reason = failure.map { "\($0)" } ?? "no error"
+        XCTAssertTrue(reason.contains("no space left on device"), reason)
+    }
+
     // MARK: - Sizes
 
     private func configuration(_ edit: (inout RunConfiguration) -> Void = { _ in }) throws -> RunConfiguration {

@@ -1,4 +1,5 @@
 import CHDF5
+import Glibc
 
 /// A dataset: an n-dimensional array of one element type, or a list of variable-length byte arrays.
 ///
@@ -45,6 +46,27 @@ public final class HDF5Dataset: HDF5Object {
         }
     }
 
+    /// The most bytes a read of this dataset can honestly produce: without a compression filter,
+    /// no more than the file holds on disk (1 MB of slack for fill values); with one, what the
+    /// machine's memory holds.
+    private func readableBytes() throws -> Int {
+        let compressed = try perform("read the filters of") { site -> Bool in
+            let creation = try site.check(identifier: H5Dget_create_plist(identifier))
+            defer { H5Pclose(creation) }
+            let filterCount = H5Pget_nfilters(creation)
+            guard filterCount >= 0 else { throw site.failure() }
+            return (0..<UInt32(filterCount)).contains { index in
+                var flags: UInt32 = 0
+                var parameterCount = 0
+                let filter = H5Pget_filter2(creation, index, &flags, &parameterCount, nil, 0, nil, nil)
+                return filter != H5Z_FILTER_FLETCHER32 && filter != H5Z_FILTER_SHUFFLE
+            }
+        }
+        var status = stat()
+        guard !compressed, stat(file.path, &status) == 0 else { return MachineMemory.totalBytes() }
+        return Int(status.st_size) + (1 << 20)
+    }
+
     /// Whether the dataset's chunks carry Fletcher-32 checksums.
     public var isChecksummed: Bool {
         get throws {
@@ -75,9 +97,10 @@ public final class HDF5Dataset: HDF5Object {
             return overflow ? .max : product
         }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
-        guard !overflow, bytes <= MachineMemory.totalBytes() else {
+        let limit = try readableBytes()
+        guard !overflow, bytes <= limit else {
             throw HDF5Error.sizeMismatch(operation: "read dataset", file: file.path, object: path,
-                                         expected: "a dataset that fits in memory", found: "shape \(shape)")
+                                         expected: "at most \(limit) bytes (what the file can hold)", found: "shape \(shape)")
         }
         let values = try [Element](unsafeUninitializedCapacity: count) { buffer, count in
             try read(into: buffer)
