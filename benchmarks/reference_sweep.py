@@ -62,6 +62,10 @@ parser.add_argument('--seed', type=int, default=0)
 parser.add_argument('--out', required=True, help='directory for the fixtures and report.txt')
 parser.add_argument('--disttrain', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '.build', 'release', 'disttrain'))
 parser.add_argument('--keep-passing', action='store_true', help='keep fixtures that pass (default: only failing ones are kept)')
+parser.add_argument('--stem', choices=['cifar10', 'ImageNet'], help='draw only this stem (default: both)')
+parser.add_argument('--imagenet-classes', type=int, default=1000,
+                    help='classes of the ImageNet-stem networks (default 1000, what the builder hard-codes; fewer keeps '
+                         'regression fixtures small, with the builder\'s classifier otherwise unchanged)')
 parser.add_argument('--only-generate', action='store_true', help='write fixtures, do not run disttrain')
 
 VALUE_TOLERANCE = 1e-4
@@ -88,8 +92,8 @@ def accepted_sizes(stem, scales, limit):
     return [size for size in range(4, limit + 1) if pooled(last_scale_size(stem, size, scales)) == 1]
 
 
-def draw_architecture(rng):
-    stem = rng.choice(['cifar10', 'ImageNet'])
+def draw_architecture(rng, stem=None, imagenet_classes=1000):
+    stem = stem or rng.choice(['cifar10', 'ImageNet'])
     scales = rng.randint(1, 4)
     grFactor, bnFactor = [1], [rng.choice([1, 2])]
     for _ in range(scales - 1):
@@ -102,7 +106,7 @@ def draw_architecture(rng):
     return {
         'data': stem, 'nBlocks': blocks, 'stepmode': stepmode, 'step': rng.randint(1, 2), 'base': rng.randint(1, 3),
         'nChannels': rng.randint(2, 8), 'growthRate': rng.choice([2, 4, 6]), 'grFactor': grFactor, 'bnFactor': bnFactor,
-        'num_classes': 1000 if stem == 'ImageNet' else 10, 'prune': rng.choice(['max', 'min']),
+        'num_classes': imagenet_classes if stem == 'ImageNet' else 10, 'prune': rng.choice(['max', 'min']),
         'reduction': rng.choice([0.25, 0.5]), 'bottleneck': rng.choice([True, False]),
         'T': rng.choice([1.0, 2.0, 4.0]), 'gamma': rng.choice([0.1, 0.3, 0.9]),
         'isc_detach': rng.choice([False, True]), 'ofa_reduction': rng.choice(['mean', 'batchmean']),
@@ -389,6 +393,9 @@ def main():
     options = parser.parse_args()
     torch, ge_module, imta_module = load_reference(options.reference)
     torch.set_num_threads(1)
+    if options.imagenet_classes != 1000:
+        build_classifier = ge_module.MSDNet._build_classifier_imagenet
+        ge_module.MSDNet._build_classifier_imagenet = lambda self, width, classes: build_classifier(self, width, options.imagenet_classes)
     os.makedirs(options.out, exist_ok=True)
     rng = random.Random(options.seed)
     report = open(os.path.join(options.out, 'report.txt'), 'w')
@@ -402,7 +409,7 @@ def main():
     for index in range(options.count):
         path = os.path.join(options.out, f'sweep-{options.seed}-{index:03d}.h5')
         while True:
-            config = draw_architecture(rng)
+            config = draw_architecture(rng, options.stem, options.imagenet_classes)
             seed = rng.randrange(2 ** 31)
             try:
                 reference32 = make_fixture(torch, ge_module, imta_module, config, seed, path)

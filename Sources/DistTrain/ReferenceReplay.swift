@@ -10,6 +10,8 @@ public struct ReferenceReplayPhase: Sendable {
     public var reference: [Double]
     /// What each step's loss may differ by (see `ReferenceReplay`).
     public var allowed: [Double]
+    /// The largest `|float32 - float64|` of the reference's loss up to the phase's last step.
+    public var drift = 0.0
 
     /// `max |ours - reference| / allowed` over the steps.
     public var errorOverTolerance: Double {
@@ -57,7 +59,7 @@ public struct ReferenceReplayReport: CustomStringConvertible, Sendable {
 /// drifts from the exact trajectory by about as much as the reference's float32 run drifts from
 /// its float64 run (`d`). So a step's loss, and each tensor after a phase, may differ from the
 /// float32 reference by `4 d` (twice the sum of two such drifts) plus `1e-5` of its magnitude,
-/// `d` taken as the largest drift up to that step. A wrong momentum, Nesterov or weight-decay
+/// `d` taken as the largest drift up to that step (phase II starting from phase I's). A wrong momentum, Nesterov or weight-decay
 /// order, a lost BatchNorm running-statistics update or a wrong schedule step changes the losses
 /// by orders of magnitude more within a few steps.
 public enum ReferenceReplay {
@@ -84,7 +86,7 @@ public enum ReferenceReplay {
 
         let backboneOptimizer = schedules.phase1.optimizer(for: model.parameters)
         let phase1 = try replay(phase: "phase1", network: model, optimizer: backboneOptimizer, schedule: schedules.phase1,
-                                reference: reference)
+                                reference: reference, drift: 0)
         weights.append(try compareState("replay/phase1/params_after", model.stateTensors, reference: reference))
 
         let distillation = OneForAllDistillation(temperature: settings.temperature, gamma: settings.gamma,
@@ -93,14 +95,15 @@ public enum ReferenceReplay {
                                   detachCollaboration: settings.detachCollaboration, seed: 0)
         try reference.loadHeads(into: network)
         let headsOptimizer = schedules.phase2.optimizer(for: network.heads)
+        // Phase II starts from phase-I weights that already differ by phase I's drift.
         let phase2 = try replay(phase: "phase2", network: network, optimizer: headsOptimizer, schedule: schedules.phase2,
-                                reference: reference)
+                                reference: reference, drift: phase1.drift)
         weights.append(try compareState("replay/phase2/params_after", network.stateTensors, reference: reference))
         return ReferenceReplayReport(file: path, phases: [phase1, phase2], weights: weights)
     }
 
     static func replay(phase: String, network: TrainableNetwork, optimizer: SGD, schedule: ReplaySchedule.Phase,
-                       reference: ReferenceDump) throws -> ReferenceReplayPhase {
+                       reference: ReferenceDump, drift startingDrift: Double) throws -> ReferenceReplayPhase {
         let shape = try reference.shape("replay/\(phase)/images")
         let steps = shape[0], batch = shape[1], channels = shape[2], plane = shape[3] * shape[4]
         let allImages = try reference.floats("replay/\(phase)/images")
@@ -112,7 +115,7 @@ public enum ReferenceReplay {
         }
         var result = ReferenceReplayPhase(name: phase, learningRates: [], ours: [], reference: expected, allowed: [])
         var images = [Float](repeating: 0, count: batch * channels * plane)
-        var drift = 0.0
+        var drift = startingDrift
         for step in 0..<steps {
             let offset = step * batch * channels * plane
             for image in 0..<batch {
@@ -135,6 +138,7 @@ public enum ReferenceReplay {
             result.ours.append(loss)
             result.allowed.append(driftFactor * drift + relativeFloor * abs(expected[step]))
         }
+        result.drift = drift
         return result
     }
 

@@ -6,7 +6,7 @@
 /// rounding of its large terms. Each Float term converts to Double exactly, and so does each
 /// product of two Floats (48 significant bits), so only the additions round.
 enum VectorReduction {
-    /// Double lanes per accumulator: one AVX-512 register; two accumulators hide the add latency.
+    /// Double lanes per accumulator (one AVX-512 register, two AVX2 ones); two accumulators hide the add latency.
     typealias Lanes = SIMD8<Double>
     static let width = Lanes.scalarCount
 
