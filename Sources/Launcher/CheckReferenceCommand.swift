@@ -11,7 +11,25 @@ struct CheckReferenceCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("A fixture written from the reference PyTorch code, e.g. msdnet-cifar-tiny.h5.", valueName: "file.h5"))
     var fixturePath: String
 
+    @Flag(help: "Print every tensor's largest error and error/tolerance before the per-group table.")
+    var verbose = false
+
+    @Flag(help: "The file is a multi-step recording (benchmarks/multistep_parity.py): replay its phase-I and phase-II steps and compare every step's loss and the weights after each phase.")
+    var replay = false
+
     func run() throws {
+        if replay {
+            let replayReport: ReferenceReplayReport
+            do {
+                replayReport = try ReferenceReplay.run(file: fixturePath)
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            print(replayReport)
+            if !replayReport.passed { throw ExitCode.failure }
+            return
+        }
         let report: ReferenceCheckReport
         do {
             report = try ReferenceCheck.run(file: fixturePath)
@@ -19,7 +37,7 @@ struct CheckReferenceCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        print(report)
+        print(verbose ? report.verboseDescription : report.description)
         if !report.passed { throw ExitCode.failure }
     }
 }

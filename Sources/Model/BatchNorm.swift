@@ -111,7 +111,9 @@ public enum BatchNorm1d {
             relu: relu, epsilon: epsilon)
     }
 
-    /// Backward of `forwardTraining`, accumulating; see `BatchNorm2d.backward`.
+    /// Backward of `forwardTraining`, accumulating; see `BatchNorm2d.backward`. `epsilon` is the
+    /// forward's. Without a `reducer` it runs in Double from statistics recomputed in Double (see
+    /// `BatchNormKernels.backwardInDouble`).
     public static func backward(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                 savedMean: UnsafePointer<Float>,
@@ -119,14 +121,21 @@ public enum BatchNorm1d {
                                 inputGradient: UnsafeMutablePointer<Float>?,
                                 weightGradient: UnsafeMutablePointer<Float>?,
                                 biasGradient: UnsafeMutablePointer<Float>?,
-                                batch: Int, features: Int, relu: Bool = false,
+                                batch: Int, features: Int, relu: Bool = false, epsilon: Float = 1e-5,
                                 reducer: CrossReplicaReducer? = nil) {
+        let layout = BatchNormLayout(channels: features, count: batch, channelStride: 1, elementStride: features)
+        if reducer == nil {
+            BatchNormKernels.backwardInDouble(
+                outputGradient: outputGradient, input: input, weight: weight, bias: bias,
+                inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
+                layout: layout, relu: relu, epsilon: epsilon)
+            return
+        }
         BatchNormKernels.backward(
             outputGradient: outputGradient, input: input, weight: weight, bias: bias,
             savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
             inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
-            layout: BatchNormLayout(channels: features, count: batch, channelStride: 1, elementStride: features),
-            relu: relu, reducer: reducer)
+            layout: layout, relu: relu, reducer: reducer)
     }
 }
 
@@ -150,46 +159,60 @@ enum BatchNormKernels {
                                 reducer: CrossReplicaReducer?) {
         let channels = layout.channels
         var totalCount = Double(layout.count)
-        if let reducer {
-            // Two reductions (sums, then squared deviations about the global mean) keep the
-            // variance free of the cancellation of E[x^2] - E[x]^2.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: channels + 1) { buffer in
-                ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
-                    for c in range { buffer[c] = Float(rowSum(input, layout: layout, channel: c)) }
+        // Statistics in Double (the mean is not rounded before the deviations are taken), as
+        // PyTorch's CPU BatchNorm accumulates them.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channels) { statistics in
+            let means = statistics.baseAddress!, variances = means + channels
+            if let reducer {
+                // Two reductions (sums, then squared deviations about the global mean) keep the
+                // variance free of the cancellation of E[x^2] - E[x]^2.
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: channels + 1) { buffer in
+                    ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                        for c in range { buffer[c] = Float(rowSum(input, layout: layout, channel: c)) }
+                    }
+                    buffer[channels] = Float(layout.count)
+                    reducer.sumInPlace(buffer)
+                    totalCount = Double(buffer[channels])
+                    for c in 0..<channels { means[c] = Double(buffer[c]) / totalCount }
+                    ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                        for c in range {
+                            buffer[c] = Float(rowSquaredDeviations(input, layout: layout, channel: c, center: means[c]))
+                        }
+                    }
+                    reducer.sumInPlace(UnsafeMutableBufferPointer(rebasing: buffer[0..<channels]))
+                    for c in 0..<channels { variances[c] = Double(buffer[c]) / totalCount }
                 }
-                buffer[channels] = Float(layout.count)
-                reducer.sumInPlace(buffer)
-                totalCount = Double(buffer[channels])
-                for c in 0..<channels { savedMean[c] = Float(Double(buffer[c]) / totalCount) }
-                ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+            } else {
+                ComputeThreads.parallelFor(channels, costPerItem: 2 * layout.count) { range in
                     for c in range {
-                        buffer[c] = Float(rowSquaredDeviations(input, layout: layout, channel: c, center: savedMean[c]))
+                        means[c] = rowSum(input, layout: layout, channel: c) / totalCount
+                        variances[c] = rowSquaredDeviations(input, layout: layout, channel: c, center: means[c]) / totalCount
                     }
                 }
-                reducer.sumInPlace(UnsafeMutableBufferPointer(rebasing: buffer[0..<channels]))
+            }
+            let unbiasing = totalCount > 1 ? totalCount / (totalCount - 1) : 1
+            let keep = 1 - Double(momentum)
+            for c in 0..<channels {
+                savedMean[c] = Float(means[c])
+                if let runningMean { runningMean[c] = Float(keep * Double(runningMean[c]) + Double(momentum) * means[c]) }
+                if let runningVariance {
+                    runningVariance[c] = Float(keep * Double(runningVariance[c]) + Double(momentum) * variances[c] * unbiasing)
+                }
+                savedInverseStandardDeviation[c] = Float(1 / (variances[c] + Double(epsilon)).squareRoot())
+            }
+            if layout.elementStride != 1 && reducer == nil {
+                // BatchNorm1d over a small batch: normalised in Double, as `backwardInDouble` differentiates it.
                 for c in 0..<channels {
-                    savedInverseStandardDeviation[c] = Float(Double(buffer[c]) / totalCount)
-                }
-            }
-        } else {
-            ComputeThreads.parallelFor(channels, costPerItem: 2 * layout.count) { range in
-                for c in range {
-                    let mean = Float(rowSum(input, layout: layout, channel: c) / totalCount)
-                    savedMean[c] = mean
-                    savedInverseStandardDeviation[c] = Float(rowSquaredDeviations(input, layout: layout, channel: c, center: mean) / totalCount)
+                    let invstd = 1 / (variances[c] + Double(epsilon)).squareRoot()
+                    for m in 0..<layout.count {
+                        let index = c * layout.channelStride + m * layout.elementStride
+                        let value = Float(doubleAffine(input[index], mean: means[c], invstd: invstd, weight: weight[c], bias: bias[c]))
+                        output[index] = relu ? max(value, 0) : value
+                    }
                 }
             }
         }
-        // savedInverseStandardDeviation holds the biased variance at this point.
-        let unbiasing = totalCount > 1 ? totalCount / (totalCount - 1) : 1
-        for c in 0..<channels {
-            let variance = savedInverseStandardDeviation[c]
-            if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * savedMean[c] }
-            if let runningVariance {
-                runningVariance[c] = (1 - momentum) * runningVariance[c] + momentum * Float(Double(variance) * unbiasing)
-            }
-            savedInverseStandardDeviation[c] = 1 / (variance + epsilon).squareRoot()
-        }
+        if layout.elementStride != 1 && reducer == nil { return }
         ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
             for c in range {
                 let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: savedMean[c],
@@ -220,26 +243,33 @@ enum BatchNormKernels {
                          biasGradient: UnsafeMutablePointer<Float>?,
                          layout: BatchNormLayout, relu: Bool, reducer: CrossReplicaReducer?) {
         let channels = layout.channels
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * channels + 1) { sums in
-            // sums[c] = sum(g), sums[C + c] = sum(g * (x - mean)) for channel c.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channels + 1) { buffer in
+            let sums = buffer.baseAddress!
+            // sums[c] = sum(g), sums[C + c] = sum(g * (x - mean)) for channel c, in Double.
             ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
                 for c in range {
                     let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: savedMean[c],
                                                 inverseStandardDeviation: savedInverseStandardDeviation[c])
-                    let (gradientSum, centeredSum) = gradientSums(
+                    (sums[c], sums[channels + c]) = gradientSums(
                         outputGradient, input, layout: layout, channel: c, mean: savedMean[c],
                         scale: scale, shift: shift, relu: relu)
-                    sums[c] = Float(gradientSum)
-                    sums[channels + c] = Float(centeredSum)
                 }
             }
             // Parameter gradients are this replica's share; the gradient all-reduce sums them.
             for c in 0..<channels {
-                biasGradient?[c] += sums[c]
-                weightGradient?[c] += sums[channels + c] * savedInverseStandardDeviation[c]
+                if let biasGradient { biasGradient[c] = Float(Double(biasGradient[c]) + sums[c]) }
+                if let weightGradient {
+                    weightGradient[c] = Float(Double(weightGradient[c]) + sums[channels + c] * Double(savedInverseStandardDeviation[c]))
+                }
             }
-            sums[2 * channels] = Float(layout.count)
-            if let reducer { reducer.sumInPlace(sums) }
+            sums[2 * channels] = Double(layout.count)
+            if let reducer {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * channels + 1) { shared in
+                    for i in 0...(2 * channels) { shared[i] = Float(sums[i]) }
+                    reducer.sumInPlace(shared)
+                    for i in 0...(2 * channels) { sums[i] = Double(shared[i]) }
+                }
+            }
             let totalCount = sums[2 * channels]
             guard let inputGradient else { return }
             ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
@@ -247,17 +277,63 @@ enum BatchNormKernels {
                     let inverseStandardDeviation = savedInverseStandardDeviation[c]
                     let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: savedMean[c],
                                                 inverseStandardDeviation: inverseStandardDeviation)
-                    // dx = scale * (g - mean(g)) - scale * invstd^2 * mean(g * (x - mean)) * (x - mean)
-                    let gradientMean = sums[c] / totalCount
-                    let centeredMean = sums[channels + c] / totalCount
-                    let centeredCoefficient = -scale * inverseStandardDeviation * inverseStandardDeviation * centeredMean
+                    // PyTorch's order: dx = (g - mean(g) - (x - mean) * k) * scale,
+                    // k = mean(g * (x - mean)) * invstd^2, the means taken in Double.
+                    let invstd = Double(inverseStandardDeviation)
                     accumulateInputGradient(outputGradient, input, inputGradient, layout: layout, channel: c,
                                             mean: savedMean[c], scale: scale, shift: shift, relu: relu,
-                                            gradientCoefficient: scale, centeredCoefficient: centeredCoefficient,
-                                            constant: -scale * gradientMean)
+                                            gradientMean: Float(sums[c] / totalCount),
+                                            centeredCoefficient: Float(sums[channels + c] / totalCount * invstd * invstd))
                 }
             }
         }
+    }
+
+    /// `backward` for a small batch, every operation in Double, the mean and `1 / sqrt(var + eps)`
+    /// recomputed in Double from `input` exactly as the forward computed them (the forward of a
+    /// BatchNorm1d without a reducer normalises in Double too, so the ReLU mask is the forward's). At a batch of 2-3, as ISC's BatchNorm1d sees on many ranks, the input
+    /// gradient `(g - mean(g) - xhat mean(g xhat)) scale` cancels to `(1 - xhat^2)`, which is
+    /// `eps / (var + eps)`, 1e-5 for a feature of unit spread: Float rounding of `xhat` or of the
+    /// statistics then leaves only a few correct digits, while Double leaves ten.
+    static func backwardInDouble(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 inputGradient: UnsafeMutablePointer<Float>?,
+                                 weightGradient: UnsafeMutablePointer<Float>?,
+                                 biasGradient: UnsafeMutablePointer<Float>?,
+                                 layout: BatchNormLayout, relu: Bool, epsilon: Float) {
+        let count = layout.count, stride = layout.elementStride
+        let total = Double(count)
+        for c in 0..<layout.channels {
+            let x = input + c * layout.channelStride, dy = outputGradient + c * layout.channelStride
+            // The forward's statistics, bit for bit (same loops, same order).
+            let mean = rowSum(input, layout: layout, channel: c) / total
+            let variance = rowSquaredDeviations(input, layout: layout, channel: c, center: mean) / total
+            let invstd = 1 / (variance + Double(epsilon)).squareRoot()
+            func g(_ m: Int) -> Double {
+                let positive = doubleAffine(x[m * stride], mean: mean, invstd: invstd, weight: weight[c], bias: bias[c]) > 0
+                return relu && !positive ? 0 : Double(dy[m * stride])
+            }
+            var gradientSum = 0.0, centeredSum = 0.0
+            for m in 0..<count {
+                gradientSum += g(m)
+                centeredSum += g(m) * (Double(x[m * stride]) - mean)
+            }
+            if let biasGradient { biasGradient[c] = Float(Double(biasGradient[c]) + gradientSum) }
+            if let weightGradient { weightGradient[c] = Float(Double(weightGradient[c]) + centeredSum * invstd) }
+            guard let inputGradient else { continue }
+            let gradientMean = gradientSum / total, k = centeredSum / total * invstd * invstd
+            let factor = Double(weight[c]) * invstd
+            let dx = inputGradient + c * layout.channelStride
+            for m in 0..<count {
+                dx[m * stride] = Float(Double(dx[m * stride]) + (g(m) - gradientMean - (Double(x[m * stride]) - mean) * k) * factor)
+            }
+        }
+    }
+
+    /// `(x - mean) * invstd * weight + bias` in Double.
+    @inline(__always)
+    static func doubleAffine(_ x: Float, mean: Double, invstd: Double, weight: Float, bias: Float) -> Double {
+        (Double(x) - mean) * invstd * Double(weight) + Double(bias)
     }
 
     // MARK: Per-channel loops
@@ -272,12 +348,12 @@ enum BatchNormKernels {
     }
 
     @inline(__always)
-    static func rowSquaredDeviations(_ x: UnsafePointer<Float>, layout: BatchNormLayout, channel: Int, center: Float) -> Double {
+    static func rowSquaredDeviations(_ x: UnsafePointer<Float>, layout: BatchNormLayout, channel: Int, center: Double) -> Double {
         let row = x + channel * layout.channelStride
         if layout.elementStride == 1 { return VectorReduction.squaredDeviations(row, count: layout.count, center: center) }
         var total = 0.0
         for m in 0..<layout.count {
-            let d = Double(row[m * layout.elementStride] - center)
+            let d = Double(row[m * layout.elementStride]) - center
             total += d * d
         }
         return total
@@ -303,7 +379,8 @@ enum BatchNormKernels {
         }
     }
 
-    /// `(sum g, sum g * (x - mean))` with `g = dy * [x * scale + shift > 0]` (mask only with relu).
+    /// `(sum g, sum g * (x - mean))` with `g = dy * [x * scale + shift > 0]` (mask only with
+    /// relu), accumulated in Double.
     @inline(__always)
     static func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, layout: BatchNormLayout,
                              channel: Int, mean: Float, scale: Float, shift: Float, relu: Bool) -> (Double, Double) {
@@ -313,49 +390,44 @@ enum BatchNormKernels {
         let stride = layout.elementStride
         var gradientTotal = 0.0
         var centeredTotal = 0.0
-        var start = 0
-        let width = FloatVector.scalarCount
-        while start < layout.count {
-            let end = min(layout.count, start + VectorReduction.chunk)
-            var gradientPartial: Float = 0
-            var centeredPartial: Float = 0
-            var m = start
-            if stride == 1 {
-                // Selects rather than branches: the ReLU mask is unpredictable.
-                var gradientLanes = FloatVector(), centeredLanes = FloatVector()
-                while m + width <= end {
-                    let value = inputRow.loadVector(at: m)
-                    var g = gradientRow.loadVector(at: m)
-                    if relu { g = g.replacing(with: 0, where: .!(value * scale + shift .> 0)) }
-                    gradientLanes += g
-                    centeredLanes += g * (value - mean)
-                    m += width
-                }
-                gradientPartial = gradientLanes.sum()
-                centeredPartial = centeredLanes.sum()
+        let center = Double(mean)
+        var m = 0
+        if stride == 1 {
+            // Selects rather than branches: the ReLU mask is unpredictable.
+            typealias Lanes = VectorReduction.Lanes
+            let width = FloatVector.scalarCount
+            var gradientLanes = Lanes(), centeredLanes = Lanes()
+            let centerLanes = Lanes(repeating: center)
+            while m + width <= layout.count {
+                let value = inputRow.loadVector(at: m)
+                var g = gradientRow.loadVector(at: m)
+                if relu { g = g.replacing(with: 0, where: .!(value * scale + shift .> 0)) }
+                let wide = Lanes(g)
+                gradientLanes += wide
+                centeredLanes += wide * (Lanes(value) - centerLanes)
+                m += width
             }
-            while m < end {
-                let value = inputRow[m * stride]
-                var g = gradientRow[m * stride]
-                if relu && !(value * scale + shift > 0) { g = 0 }
-                gradientPartial += g
-                centeredPartial += g * (value - mean)
-                m += 1
-            }
-            gradientTotal += Double(gradientPartial)
-            centeredTotal += Double(centeredPartial)
-            start = end
+            gradientTotal = gradientLanes.sum()
+            centeredTotal = centeredLanes.sum()
+        }
+        while m < layout.count {
+            let value = inputRow[m * stride]
+            var g = gradientRow[m * stride]
+            if relu && !(value * scale + shift > 0) { g = 0 }
+            gradientTotal += Double(g)
+            centeredTotal += Double(g) * (Double(value) - center)
+            m += 1
         }
         return (gradientTotal, centeredTotal)
     }
 
-    /// `dx += gradientCoefficient * g + centeredCoefficient * (x - mean) + constant` with `g`
-    /// masked as in `gradientSums`.
+    /// `dx += (g - gradientMean - (x - mean) * centeredCoefficient) * scale` with `g` masked as
+    /// in `gradientSums` (PyTorch's CPU kernel's order of operations).
     @inline(__always)
     static func accumulateInputGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                         _ dx: UnsafeMutablePointer<Float>, layout: BatchNormLayout,
                                         channel: Int, mean: Float, scale: Float, shift: Float, relu: Bool,
-                                        gradientCoefficient: Float, centeredCoefficient: Float, constant: Float) {
+                                        gradientMean: Float, centeredCoefficient: Float) {
         let offset = channel * layout.channelStride
         let gradientRow = dy + offset
         let inputRow = x + offset
@@ -368,7 +440,7 @@ enum BatchNormKernels {
                 let value = inputRow.loadVector(at: m)
                 var g = gradientRow.loadVector(at: m)
                 if relu { g = g.replacing(with: 0, where: .!(value * scale + shift .> 0)) }
-                let update = gradientCoefficient * g + centeredCoefficient * (value - mean) + constant
+                let update = (g - gradientMean - (value - mean) * centeredCoefficient) * scale
                 destination.storeVector(destination.loadVector(at: m) + update, at: m)
                 m += width
             }
@@ -377,7 +449,7 @@ enum BatchNormKernels {
             let value = inputRow[m * stride]
             var g = gradientRow[m * stride]
             if relu && !(value * scale + shift > 0) { g = 0 }
-            destination[m * stride] += gradientCoefficient * g + centeredCoefficient * (value - mean) + constant
+            destination[m * stride] += (g - gradientMean - (value - mean) * centeredCoefficient) * scale
             m += 1
         }
     }

@@ -120,7 +120,8 @@ public enum Convolution {
         let outputChannels = geometry.outputChannels
         if let biasGradient {
             for channel in 0..<outputChannels {
-                biasGradient[channel] += Float(VectorReduction.sum(outputGradient.advanced(by: channel * positions), count: positions))
+                biasGradient[channel] = Float(Double(biasGradient[channel])
+                    + VectorReduction.sum(outputGradient.advanced(by: channel * positions), count: positions))
             }
         }
         if geometry.isPointwise {

@@ -5,6 +5,13 @@
 ///
 /// Parameters live in the owning network's arena under `isc_modules.<j>.0.*` (Linear) and
 /// `isc_modules.<j>.1.*` (BatchNorm1d); activations are allocated once for the largest batch.
+///
+/// The module runs in Double from the Linear's products to the ReLU mask, forward and backward:
+/// with a per-rank batch of 2-3 (a 256 batch on 128 ranks) the BatchNorm normalises
+/// `x - mean = (x1 - x2) / 2`, a small difference of two large Linear outputs, so rounding them to
+/// Float first leaves errors of 1e-4 relative in the features (the reference in float32 fares no
+/// better); and its input gradient cancels to `1 - xhat^2 = eps / (var + eps)`. The cost is small:
+/// `n * classes * width` products per module.
 final class InlineSubnetworkCollaborationModule {
     let classes: Int
     let width: Int
@@ -16,13 +23,16 @@ final class InlineSubnetworkCollaborationModule {
     private let runningMean: UnsafeMutablePointer<Float>
     private let runningVariance: UnsafeMutablePointer<Float>
     private let batchesTracked: UnsafeMutablePointer<Int64>
-    /// `W z + b` `[n, width]`, the BatchNorm input.
-    private let preActivation: UnsafeMutablePointer<Float>
-    private let preActivationGradient: UnsafeMutablePointer<Float>
-    private let statistics: UnsafeMutablePointer<Float>
+    /// `W z + b` `[n, width]`, the BatchNorm input, kept in Double (see the type's comment).
+    private let preActivation: UnsafeMutablePointer<Double>
+    private let preActivationGradient: UnsafeMutablePointer<Double>
+    /// Per feature: the batch mean, then `1 / sqrt(var + eps)`.
+    private let statistics: UnsafeMutablePointer<Double>
     /// `f` `[n, width]` and dL/df.
     let output: UnsafeMutablePointer<Float>
     let outputGradient: UnsafeMutablePointer<Float>
+    static let epsilon = 1e-5
+    static let momentum = 0.1
 
     static func parameterTensors(index: Int, classes: Int, width: Int) -> [(name: String, shape: [Int])] {
         let prefix = "isc_modules.\(index)"
@@ -55,42 +65,130 @@ final class InlineSubnetworkCollaborationModule {
         output = .allocate(capacity: count)
         outputGradient = .allocate(capacity: count)
         statistics = .allocate(capacity: 2 * width)
-        for pointer in [preActivation, preActivationGradient, output, outputGradient] { pointer.initialize(repeating: 0, count: count) }
+        preActivation.initialize(repeating: 0, count: count)
+        preActivationGradient.initialize(repeating: 0, count: count)
+        output.initialize(repeating: 0, count: count)
+        outputGradient.initialize(repeating: 0, count: count)
         statistics.initialize(repeating: 0, count: 2 * width)
     }
 
     deinit {
-        for pointer in [preActivation, preActivationGradient, output, outputGradient, statistics] { pointer.deallocate() }
+        preActivation.deallocate()
+        preActivationGradient.deallocate()
+        output.deallocate()
+        outputGradient.deallocate()
+        statistics.deallocate()
     }
 
-    /// `output = ReLU(BN(W prediction + b))` for `prediction` `[n, classes]`.
+    /// `output = ReLU(BN(W prediction + b))` for `prediction` `[n, classes]`, in Double: training
+    /// normalises with the batch statistics (biased variance; running statistics updated with the
+    /// unbiased one, momentum 0.1, as `nn.BatchNorm1d`), evaluation with the running ones.
     func forward(prediction: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?) {
-        Linear.forward(input: prediction, weight: linear.weight, bias: linear.bias, output: preActivation,
-                       batch: n, inputFeatures: classes, outputFeatures: width)
+        for row in 0..<n {
+            for feature in 0..<width {
+                preActivation[row * width + feature] = Double(linear.bias[feature])
+                    + VectorReduction.dot(prediction + row * classes, linear.weight + feature * classes, count: classes)
+            }
+        }
+        let means = statistics, inverseDeviations = statistics + width
         if training {
-            BatchNorm1d.forwardTraining(input: preActivation, output: output, weight: batchNormWeight, bias: batchNormBias,
-                                        runningMean: runningMean, runningVariance: runningVariance, savedMean: statistics,
-                                        savedInverseStandardDeviation: statistics + width, batch: n, features: width,
-                                        relu: true, reducer: reducer)
+            var total = Double(n)
+            columnSums(count: n, reducer: reducer, total: &total) { row, feature in self.preActivation[row * width + feature] }
+                .enumerated().forEach { means[$0.offset] = $0.element / total }
+            let squares = columnSums(count: n, reducer: reducer, total: &total) { row, feature in
+                let deviation = self.preActivation[row * width + feature] - means[feature]
+                return deviation * deviation
+            }
+            let unbiasing = total > 1 ? total / (total - 1) : 1
+            for feature in 0..<width {
+                let variance = squares[feature] / total
+                inverseDeviations[feature] = 1 / (variance + Self.epsilon).squareRoot()
+                runningMean[feature] = Float((1 - Self.momentum) * Double(runningMean[feature]) + Self.momentum * means[feature])
+                runningVariance[feature] = Float((1 - Self.momentum) * Double(runningVariance[feature])
+                    + Self.momentum * variance * unbiasing)
+            }
             batchesTracked.pointee += 1
         } else {
-            BatchNorm1d.forwardInference(input: preActivation, output: output, weight: batchNormWeight, bias: batchNormBias,
-                                         runningMean: runningMean, runningVariance: runningVariance, batch: n, features: width,
-                                         relu: true)
+            for feature in 0..<width {
+                means[feature] = Double(runningMean[feature])
+                inverseDeviations[feature] = 1 / (Double(runningVariance[feature]) + Self.epsilon).squareRoot()
+            }
+        }
+        for row in 0..<n {
+            for feature in 0..<width {
+                output[row * width + feature] = Float(max(normalized(row: row, feature: feature), 0))
+            }
         }
     }
 
-    /// Backward from `outputGradient`, accumulating parameter gradients and, when
-    /// `predictionGradient` is non-nil (the reference: ISC does not detach), dL/dprediction.
+    /// `BN(W z + b)` of one element, before the ReLU, from the statistics of the last forward.
+    @inline(__always)
+    private func normalized(row: Int, feature: Int) -> Double {
+        (preActivation[row * width + feature] - statistics[feature]) * statistics[width + feature]
+            * Double(batchNormWeight[feature]) + Double(batchNormBias[feature])
+    }
+
+    /// Per feature, `sum over rows of value(row, feature)` over this rank's `count` rows, then over
+    /// all replicas when a `reducer` is given (which also sums `total`, the rows).
+    private func columnSums(count n: Int, reducer: CrossReplicaReducer?, total: inout Double,
+                            _ value: (Int, Int) -> Double) -> [Double] {
+        var sums = [Double](repeating: 0, count: width)
+        for row in 0..<n {
+            for feature in 0..<width { sums[feature] += value(row, feature) }
+        }
+        guard let reducer else { return sums }
+        var shared = sums.map { Float($0) } + [Float(n)]
+        shared.withUnsafeMutableBufferPointer { reducer.sumInPlace($0) }
+        total = Double(shared[width])
+        return shared[0..<width].map { Double($0) }
+    }
+
+    /// Backward from `outputGradient` (training statistics), in Double, accumulating parameter
+    /// gradients and, when `predictionGradient` is non-nil (the reference: ISC does not detach),
+    /// dL/dprediction:
+    /// `dx = (g - mean(g) - xhat mean(g xhat)) gamma invstd` with `g = df [BN > 0]`, then the Linear's.
     func backward(prediction: UnsafePointer<Float>, predictionGradient: UnsafeMutablePointer<Float>?, count n: Int,
                   reducer: CrossReplicaReducer?) {
-        preActivationGradient.update(repeating: 0, count: n * width)
-        BatchNorm1d.backward(outputGradient: outputGradient, input: preActivation, weight: batchNormWeight, bias: batchNormBias,
-                             savedMean: statistics, savedInverseStandardDeviation: statistics + width,
-                             inputGradient: preActivationGradient, weightGradient: batchNormWeightGradient,
-                             biasGradient: batchNormBiasGradient, batch: n, features: width, relu: true, reducer: reducer)
-        Linear.backward(outputGradient: preActivationGradient, input: prediction, weight: linear.weight,
-                        inputGradient: predictionGradient, weightGradient: linear.weightGradient, biasGradient: linear.biasGradient,
-                        batch: n, inputFeatures: classes, outputFeatures: width)
+        func masked(_ row: Int, _ feature: Int) -> Double {
+            normalized(row: row, feature: feature) > 0 ? Double(outputGradient[row * width + feature]) : 0
+        }
+        func centered(_ row: Int, _ feature: Int) -> Double { preActivation[row * width + feature] - statistics[feature] }
+        var total = Double(n)
+        let localGradientSums = columnSums(count: n, reducer: nil, total: &total) { masked($0, $1) }
+        let localCenteredSums = columnSums(count: n, reducer: nil, total: &total) { masked($0, $1) * centered($0, $1) }
+        for feature in 0..<width {
+            let inverseDeviation = statistics[width + feature]
+            batchNormBiasGradient[feature] = Float(Double(batchNormBiasGradient[feature]) + localGradientSums[feature])
+            batchNormWeightGradient[feature] = Float(Double(batchNormWeightGradient[feature])
+                + localCenteredSums[feature] * inverseDeviation)
+        }
+        let gradientSums = columnSums(count: n, reducer: reducer, total: &total) { masked($0, $1) }
+        let centeredSums = columnSums(count: n, reducer: reducer, total: &total) { masked($0, $1) * centered($0, $1) }
+        for row in 0..<n {
+            for feature in 0..<width {
+                let inverseDeviation = statistics[width + feature]
+                let k = centeredSums[feature] / total * inverseDeviation * inverseDeviation
+                preActivationGradient[row * width + feature] = (masked(row, feature) - gradientSums[feature] / total
+                    - centered(row, feature) * k) * Double(batchNormWeight[feature]) * inverseDeviation
+            }
+        }
+        for feature in 0..<width {
+            var biasGradient = Double(linear.biasGradient[feature])
+            for row in 0..<n { biasGradient += preActivationGradient[row * width + feature] }
+            linear.biasGradient[feature] = Float(biasGradient)
+            for input in 0..<classes {
+                var weightGradient = Double(linear.weightGradient[feature * classes + input])
+                for row in 0..<n { weightGradient += preActivationGradient[row * width + feature] * Double(prediction[row * classes + input]) }
+                linear.weightGradient[feature * classes + input] = Float(weightGradient)
+            }
+        }
+        guard let predictionGradient else { return }
+        for row in 0..<n {
+            for input in 0..<classes {
+                var gradient = Double(predictionGradient[row * classes + input])
+                for feature in 0..<width { gradient += preActivationGradient[row * width + feature] * Double(linear.weight[feature * classes + input]) }
+                predictionGradient[row * classes + input] = Float(gradient)
+            }
+        }
     }
 }

@@ -37,9 +37,11 @@ public enum Linear {
                                 batch: Int, inputFeatures: Int, outputFeatures: Int,
                                 inputLayout: LinearInputLayout = .rowMajor) {
         if let biasGradient {
-            for n in 0..<batch {
-                let row = outputGradient + n * outputFeatures
-                for o in 0..<outputFeatures { biasGradient[o] += row[o] }
+            // Summed over the batch in Double, as PyTorch's CPU reductions accumulate.
+            for o in 0..<outputFeatures {
+                var total = Double(biasGradient[o])
+                for n in 0..<batch { total += Double(outputGradient[n * outputFeatures + o]) }
+                biasGradient[o] = Float(total)
             }
         }
         if let weightGradient {

@@ -167,6 +167,42 @@ final class KernelForwardTests: XCTestCase {
         }
     }
 
+    /// One ImageNet-sized channel (batch 64 x 128 x 128 > 800k values) of mean 100 and spread
+    /// 1e-2: the mean and the variance (the running statistics with momentum 1) and the backward
+    /// sums (the affine gradients) come out within 1e-6 relative of a Double computation, as
+    /// PyTorch's Double-accumulating CPU kernels give them.
+    func testBatchNormStatisticsOfOneLargeChannelArePrecise() {
+        var random = KernelTestRandom(seed: 5)
+        let count = 64 * 128 * 128
+        let x = random.array(count, scale: 1e-2, offset: 100)
+        let dy = random.array(count, scale: 1, offset: 1e-3)
+        let mean = x.reduce(0.0) { $0 + Double($1) } / Double(count)
+        let variance = x.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(count)
+        let weight: [Float] = [1.5], bias: [Float] = [0.25]
+        var output = [Float](repeating: 0, count: count)
+        var runningMean: [Float] = [0], runningVariance: [Float] = [1]
+        var savedMean: [Float] = [0], savedInverse: [Float] = [0]
+        BatchNorm2d.forwardTraining(input: x, output: &output, weight: weight, bias: bias,
+                                    runningMean: &runningMean, runningVariance: &runningVariance,
+                                    savedMean: &savedMean, savedInverseStandardDeviation: &savedInverse,
+                                    channels: 1, count: count, momentum: 1)
+        XCTAssertEqual(Double(runningMean[0]), mean, accuracy: 1e-6 * mean)
+        let unbiased = variance * Double(count) / Double(count - 1)
+        XCTAssertEqual(Double(runningVariance[0]), unbiased, accuracy: 1e-6 * unbiased)
+        XCTAssertEqual(Double(savedInverse[0]), 1 / (variance + 1e-5).squareRoot(), accuracy: 1e-6 / (variance + 1e-5).squareRoot())
+
+        var weightGradient: [Float] = [0], biasGradient: [Float] = [0]
+        BatchNorm2d.backward(outputGradient: dy, input: x, weight: weight, bias: bias, savedMean: savedMean,
+                             savedInverseStandardDeviation: savedInverse, inputGradient: nil,
+                             weightGradient: &weightGradient, biasGradient: &biasGradient, channels: 1, count: count)
+        let gradientSum = dy.reduce(0.0) { $0 + Double($1) }
+        var centeredSum = 0.0
+        for m in 0..<count { centeredSum += Double(dy[m]) * (Double(x[m]) - Double(savedMean[0])) }
+        let expectedWeightGradient = centeredSum * Double(savedInverse[0])
+        XCTAssertEqual(Double(biasGradient[0]), gradientSum, accuracy: 1e-6 * abs(gradientSum))
+        XCTAssertEqual(Double(weightGradient[0]), expectedWeightGradient, accuracy: 1e-6 * abs(expectedWeightGradient))
+    }
+
     func testBatchNorm1dTrainingMatchesFormulas() {
         var random = KernelTestRandom(seed: 12)
         let batch = 6, features = 4
