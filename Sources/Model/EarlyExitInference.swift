@@ -132,22 +132,14 @@ public final class EarlyExitInference {
 public enum ExitConfidence {
     /// Writes the `classes` probabilities of `logits` to `output`.
     public static func probabilities(logits: UnsafePointer<Float>, classes: Int, output: UnsafeMutablePointer<Float>) {
-        var largest = logits[0]
-        for c in 1..<classes { largest = max(largest, logits[c]) }
-        var total: Float = 0
-        for c in 0..<classes {
-            output[c] = expf(logits[c] - largest)
-            total += output[c]
-        }
-        for c in 0..<classes { output[c] /= total }
+        Softmax.forward(input: logits, output: output, rows: 1, columns: classes)
     }
 
     /// Confidence and predicted class of `logits`; `scratch` holds `classes` floats.
     public static func confidence(logits: UnsafePointer<Float>, classes: Int,
                                   scratch: UnsafeMutablePointer<Float>) -> (confidence: Float, predictedClass: Int) {
         probabilities(logits: logits, classes: classes, output: scratch)
-        var best = 0
-        for c in 1..<classes where scratch[c] > scratch[best] { best = c }
+        let best = Argmax.index(scratch, count: classes)
         return (scratch[best], best)
     }
 }

@@ -61,11 +61,18 @@ enum SoftmaxRow {
         return (maximum, log(total))
     }
 
+    /// `exp(x_j / T - m) / sum`, the sum taken in class order, as PyTorch's CPU softmax divides.
     @inline(__always)
     static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, columns: Int, temperature: Float) {
-        let (maximum, logSum) = logNormalizer(x, columns: columns, temperature: temperature)
         let inverseTemperature = 1 / temperature
-        for j in 0..<columns { y[j] = exp(x[j] * inverseTemperature - maximum - logSum) }
+        var maximum = -Float.infinity
+        for j in 0..<columns { maximum = max(maximum, x[j] * inverseTemperature) }
+        var total: Float = 0
+        for j in 0..<columns {
+            y[j] = exp(x[j] * inverseTemperature - maximum)
+            total += y[j]
+        }
+        for j in 0..<columns { y[j] /= total }
     }
 
     @inline(__always)

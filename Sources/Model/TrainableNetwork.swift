@@ -42,10 +42,7 @@ extension TrainableNetwork {
     static func correctCount(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int, classes: Int) -> Int {
         var correct = 0
         for row in 0..<n {
-            let values = logits + row * classes
-            var best = 0
-            for j in 1..<max(classes, 1) where values[j] > values[best] { best = j }
-            if best == Int(labels[row]) { correct += 1 }
+            if Argmax.index(logits + row * classes, count: classes) == Int(labels[row]) { correct += 1 }
         }
         return correct
     }

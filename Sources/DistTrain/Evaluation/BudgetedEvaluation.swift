@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Budgeted batch classification (paper Sec. 4, "budgeted batch classification"; the reference's
 /// `dynamic_evaluate`): for each budget, confidence thresholds are chosen on the validation
@@ -32,18 +33,14 @@ public enum BudgetedEvaluation {
         func confidences() -> (confidence: [[Float]], prediction: [[Int]]) {
             var confidence = [[Float]](repeating: [Float](repeating: 0, count: sampleCount), count: exitCount)
             var prediction = [[Int]](repeating: [Int](repeating: 0, count: sampleCount), count: exitCount)
-            for exit in 0..<exitCount {
-                for sample in 0..<sampleCount {
-                    let base = (exit * sampleCount + sample) * classCount
-                    var best = values[base]
-                    var bestClass = 0
-                    // The first maximum wins, as torch.max does.
-                    for c in 1..<classCount where values[base + c] > best {
-                        best = values[base + c]
-                        bestClass = c
+            values.withUnsafeBufferPointer { probabilities in
+                for exit in 0..<exitCount {
+                    for sample in 0..<sampleCount {
+                        let row = probabilities.baseAddress! + (exit * sampleCount + sample) * classCount
+                        let best = Argmax.index(row, count: classCount)
+                        confidence[exit][sample] = row[best]
+                        prediction[exit][sample] = best
                     }
-                    confidence[exit][sample] = best
-                    prediction[exit][sample] = bestClass
                 }
             }
             return (confidence, prediction)

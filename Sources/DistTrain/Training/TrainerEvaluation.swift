@@ -49,7 +49,7 @@ extension Trainer {
         while let batch = try stream.next() {
             network.predict(images: batch.images, count: batch.count, logits: logits)
             for exit in 0..<exits {
-                for row in 0..<batch.count where argmax(logits[exit] + row * classes, classes) == Int(batch.labels[row]) {
+                for row in 0..<batch.count where Argmax.index(logits[exit] + row * classes, count: classes) == Int(batch.labels[row]) {
                     counts[exit] += 1
                 }
             }
@@ -61,12 +61,6 @@ extension Trainer {
 
     func testAccuracy(_ network: TrainableNetwork, data: TrainingData) throws -> [Double] {
         try accuracy(network, data: data, split: .test)
-    }
-
-    func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
-        var best = 0
-        for index in 1..<count where values[index] > values[best] { best = index }
-        return best
     }
 
     /// Why a run without a validation hold-out has no budget curve.
