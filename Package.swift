@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Modules depend downward only: Launcher -> Benchmarks -> DistTrain -> Model -> C shims.
+// Modules depend downward only: Launcher -> Benchmarks, ReferenceParity -> DistTrain -> Model -> C shims.
 let package = Package(
     name: "disttrain",
     products: [
@@ -37,16 +37,23 @@ let package = Package(
             name: "Benchmarks",
             dependencies: ["DistTrain", "Model"]
         ),
+        .target(
+            name: "ReferenceParity",
+            dependencies: ["DistTrain", "Model"]
+        ),
         .executableTarget(
             name: "Launcher",
             dependencies: [
-                "Benchmarks", "DistTrain", "Model",
+                "Benchmarks", "ReferenceParity", "DistTrain", "Model",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
-        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "Model"]),
+        // Helpers several test targets share (where the reference fixtures are).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "Model", "TestSupport"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Model"]),
+        .testTarget(name: "ReferenceParityTests", dependencies: ["ReferenceParity", "DistTrain", "Model", "TestSupport"]),
         .testTarget(name: "LauncherTests", dependencies: ["Launcher", "DistTrain", "Model"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DistTrain
+import ReferenceParity
 import Foundation
 
 struct CheckReferenceCommand: ParsableCommand {

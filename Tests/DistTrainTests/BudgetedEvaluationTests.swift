@@ -1,4 +1,5 @@
 import DistTrain
+import TestSupport
 import XCTest
 
 /// The budgeted evaluation against the reference's `dynamic_evaluate` outputs on fixed data

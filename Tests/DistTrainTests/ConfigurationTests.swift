@@ -1,6 +1,7 @@
 import DistTrain
 import Foundation
 import Model
+import TestSupport
 import XCTest
 
 /// The run file is read strictly: each rejection names the exact key path, and the example

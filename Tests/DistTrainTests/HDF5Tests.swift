@@ -1,5 +1,6 @@
 import DistTrain
 import Foundation
+import TestSupport
 import XCTest
 
 final class HDF5Tests: XCTestCase {

@@ -1,3 +1,4 @@
+import DistTrain
 import Foundation
 import Model
 

@@ -1,4 +1,6 @@
 import DistTrain
+import ReferenceParity
+import TestSupport
 import Foundation
 import XCTest
 

@@ -2,17 +2,17 @@ import Foundation
 
 /// Where the reference fixtures are: `$DISTTRAIN_FIXTURES`, else `shared/fixtures` beside the
 /// repository (the layout of the development machines and of CI).
-enum FixtureLocation {
-    static var repositoryRoot: URL {
+public enum FixtureLocation {
+    public static var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    static var directory: URL {
+    public static var directory: URL {
         if let path = ProcessInfo.processInfo.environment["DISTTRAIN_FIXTURES"] {
             return URL(fileURLWithPath: path)
         }
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
     }
 
-    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 }
