@@ -8,8 +8,10 @@ import Foundation
 /// only for them.
 ///
 /// The decisions are those of the simulation over every exit's probabilities (the reference's
-/// `dynamic_evaluate`): the same kernels compute each sample's activations whatever the batch
-/// size, and the confidence is computed by `ExitConfidence`, as the evaluation does.
+/// `dynamic_evaluate`): the same kernels compute each sample's activations, and the confidence is
+/// computed by `ExitConfidence`, as the evaluation does. Only the order in which a matrix product
+/// sums can change with the batch size (about 1e-8 in a probability), so a confidence that close
+/// to a threshold may decide differently.
 public final class EarlyExitInference {
     /// Where and how one sample left.
     public struct Decision: Equatable, Sendable {
