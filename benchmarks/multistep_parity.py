@@ -28,7 +28,7 @@ by 4e-4 in the loss after one step and by 0.2-0.4 after 15), so a later step's l
 about the implementation. The schedule's shape, momentum, Nesterov, weight decay and the phase
 switch are the run's; an error in their order shows at any learning rate.
 
-usage: multistep_parity.py --reference /work/ref/IMTA [--data /usr/share/datasets/fashion-mnist]
+usage: multistep_parity.py --reference IMTA_CHECKOUT [--data /usr/share/datasets/fashion-mnist]
                            [--out /tmp/multistep.h5] [--batch 64] [--seed 0] [--disttrain PATH]
 """
 import argparse

@@ -34,7 +34,7 @@ feature widths (128 on CIFAR, a table by `step` on ImageNet), so the phase-II he
 the widths the backbone really has, as `IMTANetwork` does. `isc.detach` feeds the ISC module the
 detached prediction; `ofa.reduction` batchmean uses `KLDivLoss(reduction='batchmean')`.
 
-usage: reference_sweep.py --reference /work/ref/IMTA --count 300 --seed 0 --out DIR
+usage: reference_sweep.py --reference IMTA_CHECKOUT --count 300 --seed 0 --out DIR
                           [--disttrain .build/release/disttrain] [--keep-passing]
 """
 import argparse
