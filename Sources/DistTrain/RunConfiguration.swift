@@ -359,6 +359,7 @@ extension MSDNetConfiguration {
     static let keys = [
         "stem", "inputChannels", "inputSize", "classes", "nBlocks", "stepmode", "step", "base",
         "nChannels", "growthRate", "grFactor", "bnFactor", "prune", "reduction", "bottleneck",
+        "initialization",
     ]
 
     /// Reads the architecture with the reference's argument names and defaults (MSDNet-PyTorch
@@ -400,7 +401,9 @@ extension MSDNetConfiguration {
             bnFactor: bnFactor,
             prune: try object.choice("prune", among: [Prune.max, .min], default: .max),
             reduction: try object.number("reduction", expected: "a number in (0, 1]", default: 0.5) { $0 > 0 && $0 <= 1 },
-            bottleneck: try object.boolean("bottleneck", default: true))
+            bottleneck: try object.boolean("bottleneck", default: true),
+            initialization: try object.choice("initialization", among: [WeightInitialization.reference, .heNormal],
+                                              default: .reference))
     }
 }
 

@@ -34,10 +34,11 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 }
 
-/// The reference initialisation (MSDNet `_init_weights` and PyTorch's layer defaults).
+/// The initial weights of the networks, drawn from a `SeededGenerator`.
 public enum Initialization {
-    /// `Conv2d.weight ~ N(0, sqrt(2 / (k * k * out)))` (He et al., fan-out).
-    public static func convolution(_ weight: UnsafeMutablePointer<Float>, shape: [Int], using generator: inout SeededGenerator) {
+    /// `Conv2d.weight ~ N(0, sqrt(2 / (k * k * out)))` (He et al., fan-out), as the reference's
+    /// `_init_weights` intends.
+    public static func heNormalConvolution(_ weight: UnsafeMutablePointer<Float>, shape: [Int], using generator: inout SeededGenerator) {
         let (out, kernelHeight, kernelWidth) = (shape[0], shape[2], shape[3])
         let deviation = (2.0 / Double(kernelHeight * kernelWidth * out)).squareRoot()
         for index in 0..<shape.reduce(1, *) { weight[index] = Float(deviation * generator.normal()) }
@@ -56,16 +57,37 @@ public enum Initialization {
         bias.update(repeating: 0, count: channels)
     }
 
-    /// Initialises every MSDNet parameter in registration order: convolutions N(0, sqrt(2/(k k out))),
-    /// the ImageNet stem's convolution bias PyTorch-default uniform (the reference leaves it),
-    /// BatchNorm 1/0, classifier linear weights PyTorch-default uniform and biases 0.
+    /// Initialises every MSDNet parameter as `architecture.configuration.initialization` says,
+    /// drawing from one `SeededGenerator(seed:)` in this order:
+    ///
+    /// 1. for each convolution unit in registration order: its weight `[out, in, k, k]`, then (the
+    ///    ImageNet stem only) its bias `[out]`; BatchNorm weight 1 and bias 0 draw nothing;
+    /// 2. for each exit's classifier: its linear weight `[classes, width]`, then (`.reference`
+    ///    only) its linear bias `[classes]`.
+    ///
+    /// With `fanIn = in * k * k` (convolution) or `width` (linear) and `b = 1 / sqrt(fanIn)`:
+    ///
+    /// - `.reference` (PyTorch's defaults, what the authors' code trains from because its
+    ///   `_init_weights` never reaches a leaf layer): convolution weight and bias `U(-b, b)`
+    ///   (`kaiming_uniform_(a=sqrt(5))`, variance `b^2 / 3`), linear weight and bias `U(-b, b)`;
+    /// - `.heNormal` (what `_init_weights` intends): convolution weight `N(0, sqrt(2 / (k * k * out)))`,
+    ///   the stem's convolution bias `U(-b, b)` (`_init_weights` leaves it), linear weight `U(-b, b)`
+    ///   and linear bias 0.
     public static func msdnet(_ architecture: MSDNetArchitecture, parameters: ParameterArena, seed: UInt64) {
+        let scheme = architecture.configuration.initialization
         var generator = SeededGenerator(seed: seed)
         for unit in architecture.unitsInRegistrationOrder {
-            convolution(parameters.values(of: unit.convolutionName + ".weight"), shape: unit.weightShape, using: &generator)
+            let weight = parameters.values(of: unit.convolutionName + ".weight")
+            let fanIn = unit.inputChannels * unit.kernelSize * unit.kernelSize
+            switch scheme {
+            case .reference:
+                defaultUniform(weight, count: unit.weightShape.reduce(1, *), fanIn: fanIn, using: &generator)
+            case .heNormal:
+                heNormalConvolution(weight, shape: unit.weightShape, using: &generator)
+            }
             if unit.hasBias {
                 defaultUniform(parameters.values(of: unit.convolutionName + ".bias"), count: unit.outputChannels,
-                               fanIn: unit.inputChannels * unit.kernelSize * unit.kernelSize, using: &generator)
+                               fanIn: fanIn, using: &generator)
             }
             batchNorm(weight: parameters.values(of: unit.batchNormName + ".weight"),
                       bias: parameters.values(of: unit.batchNormName + ".bias"), channels: unit.outputChannels)
@@ -74,7 +96,13 @@ public enum Initialization {
             let head = block.classifier
             defaultUniform(parameters.values(of: head.linearName + ".weight"), count: head.classes * head.featureWidth,
                            fanIn: head.featureWidth, using: &generator)
-            parameters.values(of: head.linearName + ".bias").update(repeating: 0, count: head.classes)
+            let bias = parameters.values(of: head.linearName + ".bias")
+            switch scheme {
+            case .reference:
+                defaultUniform(bias, count: head.classes, fanIn: head.featureWidth, using: &generator)
+            case .heNormal:
+                bias.update(repeating: 0, count: head.classes)
+            }
         }
     }
 }

@@ -37,7 +37,8 @@ public final class MSDNet: TrainableNetwork {
     private var forwardCount = 0
     private var forwardWasTraining = false
 
-    /// Builds the reference architecture for `configuration`, initialised as the reference from `seed`.
+    /// Builds the reference architecture for `configuration`, initialised from `seed` as
+    /// `configuration.initialization` says.
     public init(configuration: MSDNetConfiguration, gradientEquilibrium: Bool, maximumBatchSize: Int, seed: UInt64 = 0) throws {
         precondition(maximumBatchSize >= 1, "maximumBatchSize must be at least 1")
         let architecture = try MSDNetArchitecture(configuration)

@@ -23,6 +23,17 @@ public struct MSDNetConfiguration: Codable, Equatable, Sendable {
         case min
     }
 
+    /// How the weights are drawn before training (see `Initialization.msdnet`).
+    public enum WeightInitialization: String, Codable, Sendable {
+        /// PyTorch's layer defaults, which is what the reference code trains from: its
+        /// `_init_weights` is applied only to composite modules, never to a convolution,
+        /// BatchNorm or linear layer, so it initialises nothing.
+        case reference
+        /// What the reference's `_init_weights` intends: convolutions He-normal (fan-out),
+        /// linear biases 0.
+        case heNormal = "he-normal"
+    }
+
     public var stem: Stem
     public var inputChannels: Int
     /// Height and width of the (square) network input.
@@ -39,11 +50,14 @@ public struct MSDNetConfiguration: Codable, Equatable, Sendable {
     public var prune: Prune
     public var reduction: Double
     public var bottleneck: Bool
+    /// Only the initial weights depend on it, so a checkpoint resumes under either value.
+    public var initialization: WeightInitialization
 
     public init(
         stem: Stem, inputChannels: Int, inputSize: Int, classes: Int, nBlocks: Int,
         stepmode: StepMode, step: Int, base: Int, nChannels: Int, growthRate: Int,
-        grFactor: [Int], bnFactor: [Int], prune: Prune, reduction: Double, bottleneck: Bool
+        grFactor: [Int], bnFactor: [Int], prune: Prune, reduction: Double, bottleneck: Bool,
+        initialization: WeightInitialization = .reference
     ) {
         self.stem = stem
         self.inputChannels = inputChannels
@@ -60,6 +74,7 @@ public struct MSDNetConfiguration: Codable, Equatable, Sendable {
         self.prune = prune
         self.reduction = reduction
         self.bottleneck = bottleneck
+        self.initialization = initialization
     }
 
     /// Number of scales, `len(grFactor)` as in the reference.

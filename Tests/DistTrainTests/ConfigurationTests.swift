@@ -92,6 +92,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.model.prune, .max)
         XCTAssertEqual(configuration.model.reduction, 0.5)
         XCTAssertTrue(configuration.model.bottleneck)
+        XCTAssertEqual(configuration.model.initialization, .reference)
         XCTAssertEqual(configuration.phase1.momentum, 0.9)
         XCTAssertTrue(configuration.phase1.nesterov)
         XCTAssertFalse(configuration.phase2.nesterov)
@@ -291,6 +292,17 @@ final class ConfigurationTests: XCTestCase {
         try assertRejected("model.prune", setTo: "middle")
         try assertRejected("phase1.schedule.kind", setTo: "exponential")
         try assertRejected("ofa.reduction", setTo: "sum")
+        let initialization = try rejection(of: setting("model.initialization", to: "kaiming", in: minimalRunFile()))
+        XCTAssertEqual(initialization?.keyPath, "model.initialization")
+        XCTAssertTrue(initialization?.description.hasSuffix(#"expected one of "reference", "he-normal", got "kaiming""#) ?? false,
+                      "\(initialization.map(String.init(describing:)) ?? "")")
+    }
+
+    func testHeNormalInitializationIsReadAndSurvivesEncoding() throws {
+        let configuration = try RunConfiguration.load(
+            path: write(setting("model.initialization", to: "he-normal", in: minimalRunFile())), worldSize: 1)
+        XCTAssertEqual(configuration.model.initialization, .heNormal)
+        XCTAssertEqual(try RunConfiguration(json: JSONEncoder().encode(configuration), file: "encoded"), configuration)
     }
 
     func testMissingRequiredKeysAreRejected() throws {

@@ -211,6 +211,20 @@ final class TrainingRunTests: TemporaryDirectoryTestCase {
                        ["phase1-epoch1.h5"])
     }
 
+    /// `model.initialization` only draws the weights a checkpoint replaces, so changing it does
+    /// not refuse the checkpoint.
+    func testCheckpointResumesUnderAnotherInitialization() throws {
+        assertSuccess(try train([try write(configuration(name: "reinitialised", phase2Epochs: 0, evaluation: false))]))
+        let changed = try write(configuration(name: "reinitialised", phase1Epochs: 2, phase2Epochs: 0, evaluation: false) {
+            Self.set("model", "initialization", to: "he-normal", in: &$0)
+        })
+        let resumed = try train([changed])
+        assertSuccess(resumed)
+        XCTAssertTrue(resumed.standardOutput.contains("resuming from \(runDirectory("reinitialised").path)/checkpoints/phase1-epoch1.h5"),
+                      resumed.standardOutput)
+        XCTAssertEqual(checkpoints("reinitialised"), ["phase1-epoch1.h5", "phase1-epoch2.h5"])
+    }
+
     /// A checkpoint that cannot be written mid-run stops the run with the file's name and keeps
     /// the previous checkpoint intact.
     func testFailedCheckpointWriteKeepsThePreviousOne() throws {

@@ -77,6 +77,7 @@ extension Trainer {
     }
 
     /// Refuses a checkpoint whose model (or data set, or GE setting) differs from this run's.
+    /// `model.initialization` is not compared: it only draws the weights a checkpoint replaces.
     func checkCompatibility(_ metadata: CheckpointMetadata, path: String) throws {
         guard let saved = try? JSONSerialization.jsonObject(with: Data(metadata.configuration.utf8)) as? [String: Any],
               let current = try? JSONSerialization.jsonObject(with: Data(configurationJSON.utf8)) as? [String: Any] else {
@@ -92,6 +93,7 @@ extension Trainer {
             return "\(node)"
         }
         let modelKeys = Set(((saved["model"] as? [String: Any]) ?? [:]).keys).union(((current["model"] as? [String: Any]) ?? [:]).keys)
+            .subtracting(["initialization"])
         let keyPaths = modelKeys.sorted().map { ["model", $0] } + [["gradientEquilibrium"], ["data", "dataset"]]
         for keyPath in keyPaths {
             let before = value(saved, keyPath), now = value(current, keyPath)
