@@ -50,18 +50,7 @@ public final class HDF5Dataset: HDF5Object {
     /// no more than the file holds on disk (1 MB of slack for fill values); with one, what the
     /// machine's memory holds.
     private func readableBytes() throws -> Int {
-        let compressed = try perform("read the filters of") { site -> Bool in
-            let creation = try site.check(identifier: H5Dget_create_plist(identifier))
-            defer { H5Pclose(creation) }
-            let filterCount = H5Pget_nfilters(creation)
-            guard filterCount >= 0 else { throw site.failure() }
-            return (0..<UInt32(filterCount)).contains { index in
-                var flags: UInt32 = 0
-                var parameterCount = 0
-                let filter = H5Pget_filter2(creation, index, &flags, &parameterCount, nil, 0, nil, nil)
-                return filter != H5Z_FILTER_FLETCHER32 && filter != H5Z_FILTER_SHUFFLE
-            }
-        }
+        let compressed = try filters().contains { $0 != H5Z_FILTER_FLETCHER32 && $0 != H5Z_FILTER_SHUFFLE }
         var status = stat()
         guard !compressed, stat(file.path, &status) == 0 else { return MachineMemory.totalBytes() }
         return Int(status.st_size) + (1 << 20)
@@ -69,19 +58,20 @@ public final class HDF5Dataset: HDF5Object {
 
     /// Whether the dataset's chunks carry Fletcher-32 checksums.
     public var isChecksummed: Bool {
-        get throws {
-            try perform("read the filters of") { site in
-                let creation = try site.check(identifier: H5Dget_create_plist(identifier))
-                defer { H5Pclose(creation) }
-                let filterCount = H5Pget_nfilters(creation)
-                guard filterCount >= 0 else { throw site.failure() }
-                return (0..<UInt32(filterCount)).contains { index in
-                    var flags: UInt32 = 0
-                    var parameterCount = 0
-                    var configuration: UInt32 = 0
-                    return H5Pget_filter2(creation, index, &flags, &parameterCount, nil, 0, nil, &configuration)
-                        == H5Z_FILTER_FLETCHER32
-                }
+        get throws { try filters().contains(H5Z_FILTER_FLETCHER32) }
+    }
+
+    /// The filters in the dataset's creation property list, in pipeline order.
+    private func filters() throws -> [H5Z_filter_t] {
+        try perform("read the filters of") { site in
+            let creation = try site.check(identifier: H5Dget_create_plist(identifier))
+            defer { H5Pclose(creation) }
+            let filterCount = H5Pget_nfilters(creation)
+            guard filterCount >= 0 else { throw site.failure() }
+            return (0..<UInt32(filterCount)).map { index in
+                var flags: UInt32 = 0
+                var parameterCount = 0
+                return H5Pget_filter2(creation, index, &flags, &parameterCount, nil, 0, nil, nil)
             }
         }
     }
