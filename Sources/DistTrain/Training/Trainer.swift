@@ -99,6 +99,14 @@ public final class Trainer {
         ComputeThreads.set(threadsPerRank())
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         if options.evaluationOnly { try requireCheckpointToEvaluate() }
+        // A stop requested while the job started up: nothing has been trained, so nothing is
+        // written (every rank decides alike, whichever of them got the signal).
+        if try communicator.allReduce(stopRequest.isRequested ? 1 : 0, .sum) > 0 {
+            observer?.note("stop requested before training started; nothing written")
+            return finish(RunSummary(stopped: true, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],
+                                     exitCosts: [], wallSeconds: 0, trainingImagesPerSecond: 0, lastCheckpoint: nil),
+                          stopped: true, started: started)
+        }
         try prepareRunDirectory()
 
         let phase1 = configuration.phase1, phase2 = configuration.phase2

@@ -42,4 +42,5 @@ public enum TrainingError: CollectiveError, CustomStringConvertible, Equatable {
             return "\(path): not written: \(tensor) holds \(value), training diverged; stopping (no checkpoint holds it; lower phase\(phase).lr and rerun with --fresh, or --resume a checkpoint from before the divergence)"
         }
     }
+
 }

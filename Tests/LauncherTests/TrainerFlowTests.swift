@@ -1,0 +1,63 @@
+import DistTrain
+import Foundation
+import XCTest
+
+/// The trainer's flow at its edges: stops at start-up and at a phase's last step, what a
+/// restored checkpoint's phase means for `eval`, checkpoint positions out of range, what
+/// `--resume`, `--fresh` and a diverged loss leave behind.
+extension TrainingRunTests {
+    /// True once `pid` no longer takes `signal`'s default action (it ignores or catches it),
+    /// from the SigIgn and SigCgt masks of /proc/PID/status.
+    func handlesSignal(_ pid: Int32, _ signal: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        let bit = UInt64(1) << UInt64(signal - 1)
+        return status.split(separator: "\n").contains { line in
+            let fields = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count == 2, fields[0] == "SigIgn" || fields[0] == "SigCgt",
+                  let mask = UInt64(fields[1], radix: 16) else { return false }
+            return mask & bit != 0
+        }
+    }
+
+    /// Waits (up to a minute) until `pids()` yields `count` processes that all handle `signal`.
+    func waitUntilHandled(_ signal: Int32, count: Int, _ pids: () throws -> [Int32]) rethrows -> [Int32] {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let found = try pids()
+            if found.count == count && found.allSatisfy({ handlesSignal($0, signal) }) { return found }
+            usleep(1_000)
+        }
+        XCTFail("no \(count) process(es) handling signal \(signal) within a minute")
+        return try pids()
+    }
+
+    /// SIGTERM as soon as the process can take it (before MPI has started): status 0, and as
+    /// nothing was trained, nothing is written, not even the run directory.
+    func testSIGTERMAtStartUpExitsZeroWritingNothing() throws {
+        let path = try write(configuration(name: "early-term", trainSteps: 400, phase2Epochs: 0, evaluation: false))
+        let launched = try DistTrainExecutable.launch(["train", path], outputDirectory: directory)
+        let pid = launched.process.processIdentifier
+        _ = waitUntilHandled(SIGTERM, count: 1) { [pid] }
+        kill(pid, SIGTERM)
+        let outcome = finish(launched, within: 60)
+        XCTAssertEqual(outcome.status, 0, outcome.standardOutput + outcome.standardError)
+        XCTAssertTrue(outcome.standardOutput.contains("stop requested before training started; nothing written"), outcome.standardOutput)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("early-term").path))
+    }
+
+    /// SIGTERM to `mpirun-graceful.sh` (a SIGUSR1 to every rank) while the 2 ranks start up.
+    func testStopThroughTheLauncherAtStartUpExitsZeroWritingNothing() throws {
+        let launcher = Self.repositoryRoot.appendingPathComponent("cluster/mpirun-graceful.sh")
+        let path = try write(configuration(name: "early-usr1", trainSteps: 400, phase2Epochs: 0, evaluation: false))
+        let launched = try DistTrainExecutable.start(launcher, try launcherArguments(path), outputDirectory: directory)
+        let ranks = try waitUntilHandled(SIGUSR1, count: 2) {
+            try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
+        }
+        kill(launched.process.processIdentifier, SIGTERM)
+        let outcome = finish(launched, within: 60)
+        XCTAssertEqual(outcome.status, 0, outcome.standardOutput + outcome.standardError)
+        XCTAssertTrue(outcome.standardOutput.contains("stop requested before training started"), outcome.standardOutput)
+        assertGone(ranks)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("early-usr1").path))
+    }
+}
