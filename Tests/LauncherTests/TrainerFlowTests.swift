@@ -60,4 +60,21 @@ extension TrainingRunTests {
         assertGone(ranks)
         XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("early-usr1").path))
     }
+
+    /// A `--resume` or `eval --checkpoint` path that is missing or not a file is refused before
+    /// anything is created.
+    func testMissingNamedCheckpointCreatesNothing() throws {
+        let path = try write(configuration(name: "named-missing"))
+        let missing = directory.appendingPathComponent("nowhere/phase1-epoch3.h5").path
+        for arguments in [["train", path, "--resume", missing], ["eval", path, "--checkpoint", missing]] {
+            let outcome = try DistTrainExecutable.run(arguments, outputDirectory: directory)
+            XCTAssertEqual(outcome.status, 1, outcome.standardError)
+            XCTAssertEqual(outcome.standardError, "error: \(missing): no such checkpoint\n")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("named-missing").path), "\(arguments)")
+        }
+        let outcome = try train([path, "--resume", directory.path])
+        XCTAssertEqual(outcome.status, 1, outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("\(directory.path): unreadable checkpoint: is a directory"), outcome.standardError)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("named-missing").path))
+    }
 }

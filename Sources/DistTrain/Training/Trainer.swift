@@ -99,6 +99,7 @@ public final class Trainer {
         ComputeThreads.set(threadsPerRank())
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         if options.evaluationOnly { try requireCheckpointToEvaluate() }
+        try requireNamedCheckpointFile()
         // A stop requested while the job started up: nothing has been trained, so nothing is
         // written (every rank decides alike, whichever of them got the signal).
         if try communicator.allReduce(stopRequest.isRequested ? 1 : 0, .sum) > 0 {
