@@ -61,6 +61,34 @@ extension TrainingRunTests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("early-usr1").path))
     }
 
+    /// A stop at the last step of phase I stops there (its epoch-end checkpoint is the stop's);
+    /// the rerun goes on with phase II, and a stop at the last step of phase II stops before the
+    /// evaluation: both checkpoints equal the uninterrupted run's, bit for bit.
+    func testStopAtAPhasesLastStepStopsThereAndResumesBitForBit() throws {
+        let straight = try write(configuration(name: "last-straight", evaluation: false))
+        assertSuccess(try train([straight]))
+
+        let interrupted = try write(configuration(name: "last-stopped"))
+        let first = try train([interrupted, "--stop-after-steps", "3"])
+        assertSuccess(first)
+        XCTAssertTrue(first.standardOutput.contains("stop requested: checkpoint"), first.standardOutput)
+        XCTAssertEqual(checkpoints("last-stopped"), ["phase1-epoch1.h5"])
+        let second = try train([interrupted, "--stop-after-steps", "3"])
+        assertSuccess(second)
+        XCTAssertEqual(checkpoints("last-stopped"), ["phase1-epoch1.h5", "phase2-epoch1.h5"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("last-stopped").appendingPathComponent("logits.h5").path),
+                       "a stop at the end of phase II comes before the evaluation")
+        for checkpoint in ["checkpoints/phase1-epoch1.h5", "checkpoints/phase2-epoch1.h5"] {
+            try assertSameState(runDirectory("last-straight").appendingPathComponent(checkpoint),
+                                runDirectory("last-stopped").appendingPathComponent(checkpoint), statisticsToRounding: false)
+        }
+        let third = try train([interrupted])
+        assertSuccess(third)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: runDirectory("last-stopped").appendingPathComponent("logits.h5").path),
+                      third.standardOutput)
+        XCTAssertEqual(checkpoints("last-stopped"), ["phase1-epoch1.h5", "phase2-epoch1.h5"], "nothing left to train")
+    }
+
     /// A `--resume` or `eval --checkpoint` path that is missing or not a file is refused before
     /// anything is created.
     func testMissingNamedCheckpointCreatesNothing() throws {

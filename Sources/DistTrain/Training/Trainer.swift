@@ -339,11 +339,11 @@ public final class Trainer {
             observer?.epochDidFinish(report)
             recordEpoch(report)
             firstStep = 0
+            // Also at the end of the phase's last epoch: this checkpoint is the stop's, and the
+            // rerun goes on with what follows (phase II, or the evaluation).
             if try communicator.allReduce(stopRequest.isRequested ? 1 : 0, .sum) > 0 {
-                if epoch + 1 < settings.epochs {
-                    observer?.note("stop requested: checkpoint \(path) written at the end of epoch \(epoch + 1); run the same command to resume")
-                    return false
-                }
+                observer?.note("stop requested: checkpoint \(path) written at the end of epoch \(epoch + 1); run the same command to resume")
+                return false
             }
         }
         return true
