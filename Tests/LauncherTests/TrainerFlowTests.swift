@@ -89,6 +89,17 @@ extension TrainingRunTests {
         XCTAssertEqual(checkpoints("last-stopped"), ["phase1-epoch1.h5", "phase2-epoch1.h5"], "nothing left to train")
     }
 
+    /// A phase-II checkpoint is evaluated as the IMTA network even when the run file now says
+    /// phase2.epochs: 0.
+    func testEvalOfAPhaseTwoCheckpointEvaluatesTheIMTANetworkWithoutPhaseTwoEpochs() throws {
+        assertSuccess(try train([try write(configuration(name: "imta-eval", evaluation: false))]))
+        let withoutPhase2 = try write(configuration(name: "imta-eval", phase2Epochs: 0, evaluation: false))
+        let outcome = try DistTrainExecutable.run(["eval", withoutPhase2], outputDirectory: directory)
+        assertSuccess(outcome)
+        XCTAssertTrue(outcome.standardOutput.contains("test accuracy, phase II:"), outcome.standardOutput)
+        XCTAssertFalse(outcome.standardOutput.contains("test accuracy, phase I:"), outcome.standardOutput)
+    }
+
     /// A `--resume` or `eval --checkpoint` path that is missing or not a file is refused before
     /// anything is created.
     func testMissingNamedCheckpointCreatesNothing() throws {

@@ -172,7 +172,8 @@ public final class Trainer {
             position = (2, 0, 0)
         }
         var finalNetwork: TrainableNetwork = backbone
-        if phase2.epochs > 0 && (position.phase == 2 || !options.evaluationOnly) {
+        // A restored phase-II checkpoint holds the IMTA network, whatever phase2.epochs now says.
+        if restored?.position.phase == 2 || (phase2.epochs > 0 && !options.evaluationOnly) {
             let (network, optimizer) = buildHeads()
             network.batchNormReducer = backbone.batchNormReducer
             if position.epoch < phase2.epochs && !options.evaluationOnly {
