@@ -100,6 +100,40 @@ extension TrainingRunTests {
         XCTAssertFalse(outcome.standardOutput.contains("test accuracy, phase I:"), outcome.standardOutput)
     }
 
+    /// A checkpoint whose phase, epoch, step or worldSize was edited out of range is refused
+    /// with one line (status 1) under `--resume`, and skipped with a note when resuming
+    /// automatically.
+    func testCheckpointPositionOutOfRangeIsRefusedOrSkipped() throws {
+        let path = try write(configuration(name: "ranges", phase1Epochs: 2, phase2Epochs: 0, evaluation: false))
+        assertSuccess(try train([path, "--stop-after-steps", "3"]))
+        let good = runDirectory("ranges").appendingPathComponent("checkpoints/phase1-epoch1.h5")
+        func edited(_ attribute: String, _ value: Int64, at destination: URL) throws {
+            try FileManager.default.copyItem(at: good, to: destination)
+            let file = try HDF5File.open(destination.path, mode: .readWrite)
+            try file.root.writeAttribute(attribute, value)
+            try file.close()
+        }
+        let cases: [(String, Int64)] = [("step", -5), ("phase", 3), ("epoch", -1), ("epoch", 1 << 62),
+                                        ("step", 1_000_000_000_000), ("worldSize", 0)]
+        for (index, (attribute, value)) in cases.enumerated() {
+            let copy = directory.appendingPathComponent("edited-\(index).h5")
+            try edited(attribute, value, at: copy)
+            let outcome = try train([path, "--resume", copy.path])
+            XCTAssertEqual(outcome.status, 1, "\(attribute) = \(value): " + outcome.standardOutput + outcome.standardError)
+            XCTAssertTrue(outcome.standardError.contains("\(copy.path): checkpoint attribute \(attribute) = \(value), expected"),
+                          outcome.standardError)
+            XCTAssertEqual(outcome.standardError.split(separator: "\n").count, 1, outcome.standardError)
+        }
+        XCTAssertEqual(checkpoints("ranges"), ["phase1-epoch1.h5"], "a refused checkpoint trains nothing")
+
+        try edited("phase", 3, at: runDirectory("ranges").appendingPathComponent("checkpoints/phase1-epoch1-step2.h5"))
+        let automatic = try train([path, "--stop-after-steps", "1"])
+        assertSuccess(automatic)
+        XCTAssertTrue(automatic.standardOutput.contains("skipping"), automatic.standardOutput)
+        XCTAssertTrue(automatic.standardOutput.contains("checkpoint attribute phase = 3"), automatic.standardOutput)
+        XCTAssertTrue(automatic.standardOutput.contains("resuming from \(good.path)"), automatic.standardOutput)
+    }
+
     /// A `--resume` or `eval --checkpoint` path that is missing or not a file is refused before
     /// anything is created.
     func testMissingNamedCheckpointCreatesNothing() throws {

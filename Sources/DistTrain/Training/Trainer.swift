@@ -154,6 +154,7 @@ public final class Trainer {
                              seed: configuration.seed, validationIndices: restored?.validationIndices,
                              workers: configuration.data.workers ?? 1)
         }
+        if let restored, !options.evaluationOnly { try checkStep(restored.position, data: data) }
         if configuration.syncBatchNorm && communicator.size > 1 { backbone.batchNormReducer = communicator }
 
         var summary = RunSummary(stopped: false, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],

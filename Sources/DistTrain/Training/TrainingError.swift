@@ -12,6 +12,9 @@ public enum TrainingError: CollectiveError, CustomStringConvertible, Equatable {
     case incompatibleCheckpoint(path: String, key: String, checkpointValue: String, runValue: String)
     /// A checkpoint cannot be read, or fails its checksums.
     case unreadableCheckpoint(path: String, reason: String)
+    /// A checkpoint's position attribute (`phase`, `epoch`, `step`, `worldSize`) is outside what
+    /// this run's schedule allows: the file was edited or damaged.
+    case checkpointOutOfRange(path: String, attribute: String, value: Int, expected: String)
     /// `--resume PATH` named a checkpoint that does not exist.
     case missingCheckpoint(path: String)
     /// Another live process holds the run directory's lock (`holder`: its pid and host).
@@ -32,6 +35,8 @@ public enum TrainingError: CollectiveError, CustomStringConvertible, Equatable {
             return "\(path): checkpoint was written with \(key) = \(checkpointValue), but this run has \(key) = \(runValue) (use --fresh to start over, or restore the original config)"
         case let .unreadableCheckpoint(path, reason):
             return "\(path): unreadable checkpoint: \(reason)"
+        case let .checkpointOutOfRange(path, attribute, value, expected):
+            return "\(path): checkpoint attribute \(attribute) = \(value), expected \(expected)"
         case let .missingCheckpoint(path):
             return "\(path): no such checkpoint"
         case let .runDirectoryInUse(path, holder):
