@@ -224,6 +224,10 @@ public final class Trainer {
                     throw TrainingError.cannotWrite(path: checkpoints.path, reason: "the directory is not writable")
                 }
                 runDirectoryLock = try RunDirectoryLock.acquire(runDirectory: runDirectory)
+                if case .fresh = options.resume, let moved = try RunFiles.moveAside(runDirectory: runDirectory) {
+                    let files = ["\(moved.checkpoints) checkpoint(s)"] + moved.files
+                    observer?.note("--fresh: moved the previous run's \(files.joined(separator: ", ")) to \(moved.directory)")
+                }
                 metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
             } catch let error as TrainingError {
                 throw error

@@ -32,13 +32,7 @@ extension Trainer {
         let candidates: [String]
         switch options.resume {
         case .fresh:
-            let existing = checkpoints.files()
-            if !existing.isEmpty {
-                // Kept, but out of the way: left in place they would rank as newer than this
-                // run's own checkpoints, for pruning and for the next resume alike.
-                let aside = try checkpoints.moveAside()
-                observer?.note("--fresh: moved \(existing.count) existing checkpoint(s) to \(aside)")
-            }
+            // The previous run's files were moved aside with the run directory's preparation.
             return nil
         case let .checkpoint(path):
             guard FileManager.default.fileExists(atPath: path) else { throw TrainingError.missingCheckpoint(path: path) }
