@@ -150,4 +150,20 @@ extension TrainingRunTests {
         XCTAssertTrue(outcome.standardError.contains("\(directory.path): unreadable checkpoint: is a directory"), outcome.standardError)
         XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("named-missing").path))
     }
+
+    /// A diverged phase II names the last good checkpoint (a plain rerun resumes from it) and
+    /// the suspects, not --fresh.
+    func testNonFiniteLossInPhaseTwoNamesTheCheckpointARerunResumesFrom() throws {
+        let path = try write(configuration(name: "diverging-2", trainSteps: 6, evaluation: false) {
+            Self.set("phase2", "lr", to: 1e30, in: &$0)
+        })
+        let outcome = try train([path])
+        XCTAssertEqual(outcome.status, 1, outcome.standardError)
+        let checkpoint = runDirectory("diverging-2").appendingPathComponent("checkpoints/phase1-epoch1.h5").path
+        XCTAssertTrue(outcome.standardError.contains("phase 2, epoch 1, step"), outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("a plain rerun resumes from \(checkpoint), the last good checkpoint"),
+                      outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("phase2.lr too high, or ofa.temperature too small"), outcome.standardError)
+        XCTAssertFalse(outcome.standardError.contains("--fresh"), outcome.standardError)
+    }
 }

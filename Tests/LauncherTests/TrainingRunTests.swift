@@ -265,6 +265,8 @@ final class TrainingRunTests: TemporaryDirectoryTestCase {
         XCTAssertNotEqual(outcome.status, 0)
         XCTAssertTrue(outcome.standardError.contains("the loss of exit"), outcome.standardError)
         XCTAssertTrue(outcome.standardError.contains("phase 1, epoch 1, step"), outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("no checkpoint was written, so a plain rerun starts over"), outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("phase1.lr too high"), outcome.standardError)
         XCTAssertTrue(checkpoints("diverging").isEmpty, "no checkpoint of a diverged state")
     }
 

@@ -292,7 +292,8 @@ public final class Trainer {
                 let loss = statistics.loss
                 guard loss.isFinite else {
                     let exit = statistics.weightedExitLosses.firstIndex { !$0.isFinite } ?? exits - 1
-                    throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss)
+                    throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss,
+                                                      lastCheckpoint: lastCheckpoint)
                 }
                 optimizer.step(learningRate: Float(learningRate))
                 if options.verifyReplicas {
