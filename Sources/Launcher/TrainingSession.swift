@@ -8,10 +8,12 @@ import Model
 /// in an orderly exit, so the rank that names it aborts the whole job (`MPI_Abort`, status 1).
 enum TrainingSession {
     static func run(_ path: String, options: TrainerOptions) throws {
-        let communicator = try Communicator.world()
-        let configuration = try RunFile.load(path, communicator: communicator)
+        // First, before MPI starts: a stop signal that arrives while the job starts up must be a
+        // request, not the signal's default action (which kills the rank with a failure status).
         let stopRequest = StopRequest()
         stopRequest.install()
+        let communicator = try Communicator.world()
+        let configuration = try RunFile.load(path, communicator: communicator)
         let display = ProgressDisplay()
         do {
             let trainer = try Trainer(configuration: configuration, communicator: communicator, observer: display,
@@ -33,7 +35,11 @@ enum TrainingSession {
 
     private static func report(_ summary: RunSummary, configuration: RunConfiguration) {
         if summary.stopped {
-            print("stopped after a checkpoint (\(summary.lastCheckpoint ?? "none")); run the same command to continue")
+            if let checkpoint = summary.lastCheckpoint {
+                print("stopped after a checkpoint (\(checkpoint)); run the same command to continue")
+            } else {
+                print("stopped before training started; nothing written; run the same command to start")
+            }
             return
         }
         func line(_ label: String, _ values: [Double]?) {

@@ -191,8 +191,9 @@ final class TrainingRunTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(checkpoints("corrupt").contains("phase1-epoch2.h5"))
     }
 
+    /// ... and `--fresh` moves that run's checkpoints and outputs aside together.
     func testCheckpointOfAnotherModelIsRefusedByKey() throws {
-        assertSuccess(try train([try write(configuration(name: "changed", phase2Epochs: 0, evaluation: false))]))
+        assertSuccess(try train([try write(configuration(name: "changed", phase2Epochs: 0))]))
         let changed = try write(configuration(name: "changed", phase1Epochs: 2, phase2Epochs: 0, evaluation: false) {
             Self.set("model", "growthRate", to: 4, in: &$0)
         })
@@ -203,12 +204,21 @@ final class TrainingRunTests: TemporaryDirectoryTestCase {
 
         let fresh = try train([changed, "--fresh"])
         assertSuccess(fresh)
-        XCTAssertTrue(fresh.standardOutput.contains("--fresh: moved 1 existing checkpoint(s) to "), fresh.standardOutput)
+        let outputs = ["metrics.jsonl", "training.svg", "logits.h5", "anytime.csv", "budgets.csv", "budgets.svg"]
+        XCTAssertTrue(fresh.standardOutput.contains("--fresh: moved the previous run's 1 checkpoint(s), \(outputs.joined(separator: ", ")) to "),
+                      fresh.standardOutput)
         XCTAssertEqual(checkpoints("changed"), ["phase1-epoch1.h5", "phase1-epoch2.h5"])
         let runContents = try FileManager.default.contentsOfDirectory(atPath: runDirectory("changed").path)
-        let aside = try XCTUnwrap(runContents.first { $0.hasPrefix("checkpoints.replaced-") })
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: runDirectory("changed").appendingPathComponent(aside).path),
+        let aside = runDirectory("changed").appendingPathComponent(try XCTUnwrap(runContents.first { $0.hasPrefix("replaced-") }))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: aside.appendingPathComponent("checkpoints").path),
                        ["phase1-epoch1.h5"])
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: aside.path)), Set(outputs + ["checkpoints"]))
+        for name in ["logits.h5", "anytime.csv", "budgets.csv", "budgets.svg"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("changed").appendingPathComponent(name).path), name)
+        }
+        let metrics = try String(contentsOf: runDirectory("changed").appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertEqual(metrics.split(separator: "\n").filter { $0.contains("\"kind\":\"epoch\"") }.count, 2,
+                       "only the fresh run's two epochs")
     }
 
     /// `model.initialization` only draws the weights a checkpoint replaces, so changing it does
@@ -269,6 +279,8 @@ final class TrainingRunTests: TemporaryDirectoryTestCase {
         XCTAssertNotEqual(outcome.status, 0)
         XCTAssertTrue(outcome.standardError.contains("the loss of exit"), outcome.standardError)
         XCTAssertTrue(outcome.standardError.contains("phase 1, epoch 1, step"), outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("no checkpoint was written, so a plain rerun starts over"), outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("phase1.lr too high"), outcome.standardError)
         XCTAssertTrue(checkpoints("diverging").isEmpty, "no checkpoint of a diverged state")
     }
 

@@ -260,22 +260,6 @@ public struct CheckpointDirectory {
         return positioned.sorted { $0.position.lexicographicallyPrecedes($1.position) }.reversed().map(\.path)
     }
 
-    /// Renames the directory to `checkpoints.replaced-<UTC time>` and creates an empty one in its
-    /// place; returns the new name of the old directory.
-    public func moveAside() throws -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        let aside = path + ".replaced-" + formatter.string(from: Date())
-        do {
-            try FileManager.default.moveItem(atPath: path, toPath: aside)
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw TrainingError.cannotWrite(path: path, reason: "could not move the existing checkpoints aside: \(error.localizedDescription)")
-        }
-        return aside
-    }
-
     /// Deletes all but the newest `keep` checkpoints.
     public func prune(keep: Int) {
         for stale in files().dropFirst(max(keep, 1)) {

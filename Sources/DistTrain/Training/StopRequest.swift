@@ -17,15 +17,31 @@ public final class StopRequest: @unchecked Sendable {
 
     public init() {}
 
-    /// Starts listening for SIGTERM, SIGINT and SIGUSR1.
+    /// Starts listening for SIGTERM, SIGINT and SIGUSR1; returns once the sources listen.
+    ///
+    /// A source is registered asynchronously, and until then a signal would meet the ignored
+    /// disposition and be lost; so the signals stay blocked meanwhile, and one sent in that
+    /// window is delivered, pending, when they are unblocked. (Ignoring comes first: it would
+    /// discard a pending signal.)
     public func install() {
-        for signalNumber in [SIGTERM, SIGINT, SIGUSR1] {
+        let signals = [SIGTERM, SIGINT, SIGUSR1]
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        for signalNumber in signals {
             Glibc.signal(signalNumber, SIG_IGN)
+            sigaddset(&blocked, signalNumber)
+        }
+        pthread_sigmask(SIG_BLOCK, &blocked, nil)
+        let registered = DispatchSemaphore(value: 0)
+        for signalNumber in signals {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
             source.setEventHandler { [weak self] in self?.request(signal: signalNumber) }
+            source.setRegistrationHandler { registered.signal() }
             source.resume()
             sources.append(source)
         }
+        for _ in signals { _ = registered.wait(timeout: .now() + 10) }
+        pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
     }
 
     /// Records a stop request (also used by tests and by other ranks' requests).

@@ -99,6 +99,15 @@ public final class Trainer {
         ComputeThreads.set(threadsPerRank())
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         if options.evaluationOnly { try requireCheckpointToEvaluate() }
+        try requireNamedCheckpointFile()
+        // A stop requested while the job started up: nothing has been trained, so nothing is
+        // written (every rank decides alike, whichever of them got the signal).
+        if try communicator.allReduce(stopRequest.isRequested ? 1 : 0, .sum) > 0 {
+            observer?.note("stop requested before training started; nothing written")
+            return finish(RunSummary(stopped: true, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],
+                                     exitCosts: [], wallSeconds: 0, trainingImagesPerSecond: 0, lastCheckpoint: nil),
+                          stopped: true, started: started)
+        }
         try prepareRunDirectory()
 
         let phase1 = configuration.phase1, phase2 = configuration.phase2
@@ -145,6 +154,7 @@ public final class Trainer {
                              seed: configuration.seed, validationIndices: restored?.validationIndices,
                              workers: configuration.data.workers ?? 1)
         }
+        if let restored, !options.evaluationOnly { try checkStep(restored.position, data: data) }
         if configuration.syncBatchNorm && communicator.size > 1 { backbone.batchNormReducer = communicator }
 
         var summary = RunSummary(stopped: false, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],
@@ -163,7 +173,8 @@ public final class Trainer {
             position = (2, 0, 0)
         }
         var finalNetwork: TrainableNetwork = backbone
-        if phase2.epochs > 0 && (position.phase == 2 || !options.evaluationOnly) {
+        // A restored phase-II checkpoint holds the IMTA network, whatever phase2.epochs now says.
+        if restored?.position.phase == 2 || (phase2.epochs > 0 && !options.evaluationOnly) {
             let (network, optimizer) = buildHeads()
             network.batchNormReducer = backbone.batchNormReducer
             if position.epoch < phase2.epochs && !options.evaluationOnly {
@@ -213,6 +224,10 @@ public final class Trainer {
                     throw TrainingError.cannotWrite(path: checkpoints.path, reason: "the directory is not writable")
                 }
                 runDirectoryLock = try RunDirectoryLock.acquire(runDirectory: runDirectory)
+                if case .fresh = options.resume, let moved = try RunFiles.moveAside(runDirectory: runDirectory) {
+                    let files = ["\(moved.checkpoints) checkpoint(s)"] + moved.files
+                    observer?.note("--fresh: moved the previous run's \(files.joined(separator: ", ")) to \(moved.directory)")
+                }
                 metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
             } catch let error as TrainingError {
                 throw error
@@ -277,7 +292,8 @@ public final class Trainer {
                 let loss = statistics.loss
                 guard loss.isFinite else {
                     let exit = statistics.weightedExitLosses.firstIndex { !$0.isFinite } ?? exits - 1
-                    throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss)
+                    throw TrainingError.nonFiniteLoss(phase: phase, epoch: epoch, step: step, exit: exit, value: loss,
+                                                      lastCheckpoint: lastCheckpoint)
                 }
                 optimizer.step(learningRate: Float(learningRate))
                 if options.verifyReplicas {
@@ -330,11 +346,11 @@ public final class Trainer {
             observer?.epochDidFinish(report)
             recordEpoch(report)
             firstStep = 0
+            // Also at the end of the phase's last epoch: this checkpoint is the stop's, and the
+            // rerun goes on with what follows (phase II, or the evaluation).
             if try communicator.allReduce(stopRequest.isRequested ? 1 : 0, .sum) > 0 {
-                if epoch + 1 < settings.epochs {
-                    observer?.note("stop requested: checkpoint \(path) written at the end of epoch \(epoch + 1); run the same command to resume")
-                    return false
-                }
+                observer?.note("stop requested: checkpoint \(path) written at the end of epoch \(epoch + 1); run the same command to resume")
+                return false
             }
         }
         return true

@@ -32,13 +32,7 @@ extension Trainer {
         let candidates: [String]
         switch options.resume {
         case .fresh:
-            let existing = checkpoints.files()
-            if !existing.isEmpty {
-                // Kept, but out of the way: left in place they would rank as newer than this
-                // run's own checkpoints, for pruning and for the next resume alike.
-                let aside = try checkpoints.moveAside()
-                observer?.note("--fresh: moved \(existing.count) existing checkpoint(s) to \(aside)")
-            }
+            // The previous run's files were moved aside with the run directory's preparation.
             return nil
         case let .checkpoint(path):
             guard FileManager.default.fileExists(atPath: path) else { throw TrainingError.missingCheckpoint(path: path) }
@@ -49,6 +43,7 @@ extension Trainer {
         for path in candidates {
             do {
                 let metadata = try Checkpoint.metadata(at: path)
+                try checkPosition(metadata, path: path)
                 try checkCompatibility(metadata, path: path)
                 var model = backbone.stateTensors
                 var momentum = backboneOptimizer.momentumTensors
@@ -74,6 +69,41 @@ extension Trainer {
             observer?.note("no checkpoint in \(checkpoints.path) could be read; starting fresh")
         }
         return nil
+    }
+
+    /// Refuses a checkpoint whose position is not one this run's schedule can reach: phase 1 or
+    /// 2, epoch in 0...that phase's epochs (`eval` trains nothing, so there only epoch >= 0),
+    /// step >= 0 (and 0 after the last epoch), worldSize >= 1. The step's upper bound, the steps
+    /// per epoch, is known once the data set is open (`checkStep`).
+    func checkPosition(_ metadata: CheckpointMetadata, path: String) throws {
+        func refuse(_ attribute: String, _ value: Int, _ expected: String) -> TrainingError {
+            .checkpointOutOfRange(path: path, attribute: attribute, value: value, expected: expected)
+        }
+        guard metadata.phase == 1 || metadata.phase == 2 else { throw refuse("phase", metadata.phase, "1 or 2") }
+        let epochs = metadata.phase == 1 ? configuration.phase1.epochs : configuration.phase2.epochs
+        if options.evaluationOnly {
+            guard metadata.epoch >= 0 else { throw refuse("epoch", metadata.epoch, "at least 0") }
+        } else {
+            guard (0...epochs).contains(metadata.epoch) else {
+                throw refuse("epoch", metadata.epoch, "0...\(epochs) (phase\(metadata.phase).epochs)")
+            }
+            guard metadata.step == 0 || metadata.epoch < epochs else {
+                throw refuse("step", metadata.step, "0 once all phase\(metadata.phase).epochs = \(epochs) are done")
+            }
+        }
+        guard metadata.step >= 0 else { throw refuse("step", metadata.step, "at least 0") }
+        guard metadata.worldSize >= 1 else { throw refuse("worldSize", metadata.worldSize, "at least 1") }
+    }
+
+    /// Refuses a restored position whose step lies beyond the epoch (the check `checkPosition`
+    /// cannot make before the data set is open).
+    func checkStep(_ position: (phase: Int, epoch: Int, step: Int), data: TrainingData) throws {
+        let settings = position.phase == 1 ? configuration.phase1 : configuration.phase2
+        let steps = data.trainingStepsPerEpoch(globalBatchSize: settings.batchSize)
+        guard position.step < max(steps, 1) else {
+            throw TrainingError.checkpointOutOfRange(path: lastCheckpoint ?? checkpoints.path, attribute: "step", value: position.step,
+                                                     expected: "0..<\(steps) (the steps per epoch of phase\(position.phase))")
+        }
     }
 
     /// Refuses a checkpoint whose model (or data set, or GE setting) differs from this run's.
