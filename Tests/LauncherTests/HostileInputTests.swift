@@ -70,6 +70,16 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
                           key: "phase1.batchSize", containing: ["for activations", "this machine has"])
     }
 
+    /// p^i of a budget outside single precision was 0/0 or inf/inf, and `Int(NaN)` trapped.
+    func testBudgetWhosePowersLeaveSinglePrecisionIsRefusedByPredict() throws {
+        for budget in ["1e-300", "1e300", "1e20"] {
+            let outcome = try disttrain(["predict", try runFile(), "--budget", budget, "/nonexistent.png"])
+            XCTAssertEqual(outcome.status, 64, outcome.standardError)
+            XCTAssertTrue(outcome.standardError.contains("--budget must be within 1.17549435"), outcome.standardError)
+            XCTAssertTrue(outcome.standardError.contains("for this network's 2 exits"), outcome.standardError)
+        }
+    }
+
     func testBatchLargerThanTheTrainingSplitAfterTheHoldoutIsRefused() throws {
         try assertRefused([try runFile(members: ["data": ["limitTrain": 512], "phase1": ["batchSize": 1024]])],
                           key: "phase1.batchSize", containing: ["448 training images left"])
