@@ -70,6 +70,11 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
                           key: "phase1.batchSize", containing: ["for activations", "this machine has"])
     }
 
+    func testBenchBatchOfABillionIsRefusedForMemoryAsTheRunFilesIs() throws {
+        let outcome = try disttrain(["bench", try runFile(), "--batch-size", "1000000000", "--steps", "1"])
+        assertOneLine(outcome, status: 64, containing: ["--batch-size: expected ", "for activations", "this machine has"])
+    }
+
     /// p^i of a budget outside single precision was 0/0 or inf/inf, and `Int(NaN)` trapped.
     func testBudgetWhosePowersLeaveSinglePrecisionIsRefusedByPredict() throws {
         for budget in ["1e-300", "1e300", "1e20"] {
