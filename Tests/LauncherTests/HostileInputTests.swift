@@ -28,7 +28,8 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
         object["threadsPerRank"] = 1
         var text = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
         if !rawTail.isEmpty { text = String(text.dropLast()) + ", " + rawTail + "}" }
-        let url = directory.appendingPathComponent("\(name)-\(UUID().uuidString).json")
+        // Not named after `name`, which may be one a path cannot hold.
+        let url = directory.appendingPathComponent("run-\(UUID().uuidString).json")
         try Data(text.utf8).write(to: url)
         return url.path
     }
@@ -73,6 +74,12 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
     func testBenchBatchOfABillionIsRefusedForMemoryAsTheRunFilesIs() throws {
         let outcome = try disttrain(["bench", try runFile(), "--batch-size", "1000000000", "--steps", "1"])
         assertOneLine(outcome, status: 64, containing: ["--batch-size: expected ", "for activations", "this machine has"])
+    }
+
+    func testNamesThatAreNotOnePathComponentAreRefusedBeforeAnythingIsWritten() throws {
+        for name in ["qa\u{0}evil", "..", ".", String(repeating: "n", count: 300)] {
+            try assertRefused([try runFile(name, runDir: runDirectory("run"))], key: "name", containing: ["one path component"])
+        }
     }
 
     /// p^i of a budget outside single precision was 0/0 or inf/inf, and `Int(NaN)` trapped.
