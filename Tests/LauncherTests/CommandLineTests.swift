@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the built `disttrain` executable as a user would and checks what the user sees: exit
@@ -83,6 +84,23 @@ final class CommandLineTests: TemporaryDirectoryTestCase {
         let outcome = try run(["train", try runFile(), "--fresh", "--resume", "checkpoint.h5"])
         XCTAssertEqual(outcome.status, 64, outcome.standardError)
         XCTAssertTrue(outcome.standardError.contains("--fresh and --resume"), outcome.standardError)
+    }
+
+    /// The README's Commands block lists every option each subcommand's `--help` lists, no more.
+    func testReadmeCommandsBlockListsEveryOption() throws {
+        let readme = try String(contentsOf: FixtureLocation.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let block = readme.components(separatedBy: "## Commands\n").dropFirst().first?.components(separatedBy: "\n| command").first ?? ""
+        func options(_ text: some StringProtocol) -> Set<String> {
+            Set(String(text).matches(of: /--[a-z][a-z-]*/).map { String($0.output) }).subtracting(["--help", "--version"])
+        }
+        for subcommand in [["train"], ["info"], ["eval"], ["predict"], ["plot"], ["prepare", "imagenet"], ["bench"], ["check-reference"]] {
+            let line = block.split(separator: "\n").first { $0.hasPrefix("    disttrain " + subcommand.joined(separator: " ") + " ") }
+            XCTAssertNotNil(line, "\(subcommand) in the Commands block")
+            let help = try run(subcommand + ["--help"]).standardOutput
+            // Only the option list's own lines ("  -x, --name <value>  ..."), not the prose.
+            let listed = help.split(separator: "\n").filter { $0.hasPrefix("  -") }.map { $0.split(separator: " ").first { $0.hasPrefix("--") } ?? "" }
+            XCTAssertEqual(options(line ?? ""), options(listed.joined(separator: " ")), "\(subcommand): README vs --help")
+        }
     }
 
     func testEveryCommandHasHelp() throws {
