@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "Model", "TestSupport"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Model"]),
         .testTarget(name: "ReferenceParityTests", dependencies: ["ReferenceParity", "DistTrain", "Model", "TestSupport"]),
-        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "DistTrain", "Model"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "DistTrain", "Model", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

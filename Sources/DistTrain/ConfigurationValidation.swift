@@ -196,7 +196,8 @@ enum JSONValue: Decodable, Equatable {
             let escaped = value.replacingOccurrences(of: "\\", with: "\\\\")
                 .replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "\n", with: "\\n")
-            text = "\"\(escaped)\""
+            // Other control characters (a NUL in a name, say) as JSON escapes, not raw bytes on the terminal.
+            text = "\"" + escaped.unicodeScalars.map { $0.value < 0x20 ? String(format: "\\u%04x", $0.value) : String($0) }.joined() + "\""
         case .array(let values):
             // Only as many elements as the shortened text can show: a huge array costs no more.
             var shown = "["
@@ -298,9 +299,9 @@ struct ConfigurationObject {
         }
     }
 
-    func stringIfPresent(_ key: String) throws -> String? {
-        try readIfPresent(key, expected: "a non-empty string") { raw in
-            if case .string(let value) = raw, !value.isEmpty { return value }
+    func stringIfPresent(_ key: String, expected: String = "a non-empty string", where isValid: (String) -> Bool = { _ in true }) throws -> String? {
+        try readIfPresent(key, expected: expected) { raw in
+            if case .string(let value) = raw, !value.isEmpty, isValid(value) { return value }
             return nil
         }
     }

@@ -30,19 +30,30 @@ extension RunConfiguration {
     /// The network's activations for the largest batch any rank runs, and its parameters with
     /// their gradients and momentum, must fit in the memory of one rank.
     func validateMemory(worldSize: Int, file: String, memoryBytes: Int) throws {
-        let batches = [("phase1.batchSize", phase1.batchSize / worldSize), ("phase2.batchSize", phase2.batchSize / worldSize),
-                       ("evaluation.batchSize", evaluation.batchSize)]
+        try validateMemory(batches: [("phase1.batchSize", phase1.batchSize / worldSize, phase1.batchSize),
+                                     ("phase2.batchSize", phase2.batchSize / worldSize, phase2.batchSize),
+                                     ("evaluation.batchSize", evaluation.batchSize, evaluation.batchSize)],
+                           file: file, memoryBytes: memoryBytes)
+    }
+
+    /// The check of `validateSizes` for a per-rank batch given on the command line (`bench
+    /// --batch-size`) instead of the run file's; the error names `option` as its key.
+    public func validateMemory(batchSize: Int, option: String, file: String,
+                               memoryBytes: Int = MachineMemory.bytesPerRank()) throws {
+        try validateMemory(batches: [(option, batchSize, batchSize)], file: file, memoryBytes: memoryBytes)
+    }
+
+    /// `batches` are (key, images one rank runs, value as written).
+    private func validateMemory(batches: [(key: String, perRank: Int, written: Int)], file: String, memoryBytes: Int) throws {
         // As the trainer plans it: one set of activations for the largest batch any rank runs.
-        let largest = batches.max { $0.1 < $1.1 }!
-        let estimate = ResourceEstimate(model, batchSize: max(largest.1, 1), budget: memoryBytes)
+        let largest = batches.max { $0.perRank < $1.perRank }!
+        let estimate = ResourceEstimate(model, batchSize: max(largest.perRank, 1), budget: memoryBytes)
         guard estimate.exceedsBudget else { return }
         let limit = "this machine has \(Self.formatted(bytes: memoryBytes)) per rank"
         if !ResourceEstimate(model, batchSize: 1, budget: memoryBytes).exceedsBudget {
-            let key = largest.0
-            let value = key == "evaluation.batchSize" ? evaluation.batchSize : largest.1 * worldSize
             throw ConfigurationError.invalidValue(
-                file: file, keyPath: key, expected: "a batch whose activations fit in memory (\(limit))",
-                got: "\(value), which needs \(Self.formatted(bytes: estimate.activationBytes)) for activations")
+                file: file, keyPath: largest.key, expected: "a batch whose activations fit in memory (\(limit))",
+                got: "\(largest.written), which needs \(Self.formatted(bytes: estimate.activationBytes)) for activations")
         }
         let (key, value) = culprit(memoryBytes: memoryBytes)
         // The estimate stopped once past the limit: its figures are lower bounds.

@@ -15,9 +15,18 @@ public func readableReason(_ error: Error) -> String {
             line = String(cString: strerror(Int32(underlying.code))).lowercased()
         } else if nsError.domain == NSPOSIXErrorDomain {
             line = String(cString: strerror(Int32(nsError.code))).lowercased()
+        } else if nsError.domain == NSCocoaErrorDomain, let code = cocoaFileErrors[nsError.code] {
+            // Foundation on Linux reports a missing or forbidden file without the POSIX error beneath.
+            line = String(cString: strerror(code)).lowercased()
         } else {
             line = nsError.localizedDescription
         }
     }
     return line.split(whereSeparator: \.isNewline).joined(separator: " ")
 }
+
+/// The POSIX errors behind Foundation's file errors that carry no underlying error.
+private let cocoaFileErrors: [Int: Int32] = [
+    CocoaError.Code.fileNoSuchFile.rawValue: ENOENT, CocoaError.Code.fileReadNoSuchFile.rawValue: ENOENT,
+    CocoaError.Code.fileReadNoPermission.rawValue: EACCES, CocoaError.Code.fileWriteNoPermission.rawValue: EACCES,
+]

@@ -281,8 +281,11 @@ extension RunConfiguration {
 
     init(reading value: JSONValue, file: String) throws {
         let root = try ConfigurationObject(value, file: file, path: "", knownKeys: Self.keys)
-        name = try root.string("name", expected: "a non-empty name without '/'") { !$0.contains("/") }
-        runDir = try root.stringIfPresent("runDir")
+        // The run directory defaults to runs/<name>: the name must be one path component.
+        name = try root.string("name", expected: "a name usable as one path component (no '/' or NUL, not '.' or '..', at most 255 bytes)") {
+            !$0.contains("/") && !$0.contains("\0") && $0 != "." && $0 != ".." && $0.utf8.count <= 255
+        }
+        runDir = try root.stringIfPresent("runDir", expected: "a non-empty path without NUL") { !$0.contains("\0") }
         seed = UInt64(try root.integer("seed", atLeast: 0, default: 0))
         threadsPerRank = try root.integerIfPresent("threadsPerRank", atLeast: 1)
         data = try DataConfiguration(reading: root.requiredObject("data", knownKeys: DataConfiguration.keys))

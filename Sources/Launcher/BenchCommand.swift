@@ -54,6 +54,13 @@ struct BenchCommand: ParsableCommand {
         ComputeThreads.set(threads ?? configuration.threadsPerRank ?? ProcessInfo.processInfo.activeProcessorCount)
         let batch = batchSize ?? configuration.phase1.batchSize
         if data { return try runDataBenchmark(batch: batch) }
+        do {
+            try configuration.validateMemory(batchSize: batch, option: "--batch-size", file: configurationPath)
+        } catch let error as ConfigurationError {
+            // One line, as for a rejected run file, but the status of a bad command line.
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode.validationFailure
+        }
         print("\(configuration.name): batch \(batch), \(ComputeThreads.count) thread(s), \(steps) steps per phase")
         for phase in [TrainingBenchmark.Phase.one, .two] {
             let result = try TrainingBenchmark.run(configuration: configuration.model, batchSize: batch, steps: steps,

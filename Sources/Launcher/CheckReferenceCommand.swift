@@ -25,7 +25,7 @@ struct CheckReferenceCommand: ParsableCommand {
                 replayReport = try ReferenceReplay.run(file: fixturePath)
             } catch {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                throw ExitCode(2)
+                throw ExitCode.failure
             }
             print(replayReport)
             if !replayReport.passed { throw ExitCode.failure }
@@ -36,7 +36,7 @@ struct CheckReferenceCommand: ParsableCommand {
             report = try ReferenceCheck.run(file: fixturePath)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw ExitCode.failure
         }
         print(verbose ? report.verboseDescription : report.description)
         if !report.passed { throw ExitCode.failure }

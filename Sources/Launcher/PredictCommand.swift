@@ -38,6 +38,11 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
+        let usable = BudgetedEvaluation.usableBudgets(exitCount: configuration.model.nBlocks)
+        guard usable.contains(budget) else {
+            throw ValidationError("--budget must be within \(usable.lowerBound) ... \(usable.upperBound) for this network's "
+                + "\(configuration.model.nBlocks) exits (beyond it p^i overflows or underflows single precision), got \(budget)")
+        }
         let outcomes: [Predictor.Outcome]
         let predictor: Predictor
         do {

@@ -5,7 +5,8 @@ public enum ArchitectureError: Error, CustomStringConvertible, Equatable {
     /// concatenated so far (happens when `growthRate * grFactor[s]` is odd at a scale that is downsampled into).
     case inconsistentChannels(block: Int, scale: Int, formula: Int, actual: Int)
     /// The classifier must pool the coarsest scale to 1x1, because the reference's `Linear` takes exactly the channel count.
-    case classifierNotPooledToOne(spatialSize: Int)
+    /// `stem` and `scales` say which input sizes would work.
+    case classifierNotPooledToOne(spatialSize: Int, stem: MSDNetConfiguration.Stem, scales: Int)
 
     public var description: String {
         switch self {
@@ -13,8 +14,11 @@ public enum ArchitectureError: Error, CustomStringConvertible, Equatable {
             return "model.\(field) = \(value) is invalid: expected \(expected)"
         case let .inconsistentChannels(block, scale, formula, actual):
             return "block \(block), scale \(scale): the reference computes \(formula) input channels but \(actual) are concatenated; choose growthRate * grFactor even"
-        case let .classifierNotPooledToOne(size):
-            return "the classifier pools the coarsest scale to \(size)x\(size), but the reference needs 1x1: use inputSize 32 (cifar stem) or 224 (imagenet stem)"
+        case let .classifierNotPooledToOne(size, stem, scales):
+            let fitting = MSDNetArchitecture.inputSizesPooledToOne(stem: stem, scales: scales)
+                .map { "use an inputSize from \($0.lowerBound) to \($0.upperBound)" } ?? "no inputSize up to 65536 fits"
+            return "the classifier pools the coarsest scale to \(size)x\(size), but the reference needs 1x1: "
+                + "with the \(stem.rawValue) stem and \(scales) scale\(scales == 1 ? "" : "s"), \(fitting)"
         }
     }
 }
@@ -109,6 +113,22 @@ public struct MSDNetArchitecture: Equatable, Sendable {
     public let scaleSizes: [Int]
 
     public var exitCount: Int { blocks.count }
+
+    /// The input sizes whose coarsest scale the classifier pools to 1x1 for this stem and scale
+    /// count (nil if none up to 65536): the sizes `init` computes through its units, side alone.
+    /// Every convolution and pool only shrinks a side monotonically, so they form one range.
+    public static func inputSizesPooledToOne(stem: MSDNetConfiguration.Stem, scales: Int) -> ClosedRange<Int>? {
+        func convolved(_ size: Int, kernel: Int, stride: Int, padding: Int) -> Int { (size + 2 * padding - kernel) / stride + 1 }
+        func halved(_ size: Int) -> Int { convolved(size, kernel: 3, stride: 2, padding: 1) }
+        let fitting = (1...65536).filter { inputSize in
+            // The ImageNet stem: 7x7 stride-2 convolution, then a 3x3 stride-2 max-pool.
+            var size = stem == .imagenet ? halved(convolved(inputSize, kernel: 7, stride: 2, padding: 3)) : inputSize
+            for _ in 1..<max(scales, 1) { size = halved(size) }
+            // The classifier's two stride-2 convolutions, then its 2x2 average pool.
+            return halved(halved(size)) / 2 == 1
+        }
+        return fitting.first.map { $0...fitting.last! }
+    }
 
     public init(_ configuration: MSDNetConfiguration) throws {
         let c = configuration
@@ -289,7 +309,9 @@ public struct MSDNetArchitecture: Equatable, Sendable {
             let second = ConvolutionUnit(convolutionName: name + ".m.1.net.0", batchNormName: name + ".m.1.net.1", inputChannels: inner,
                                          outputChannels: inner, kernelSize: 3, stride: 2, padding: 1, hasBias: false,
                                          inputSize: first.outputSize)
-            guard second.outputSize / 2 == 1 else { throw ArchitectureError.classifierNotPooledToOne(spatialSize: second.outputSize / 2) }
+            guard second.outputSize / 2 == 1 else {
+                throw ArchitectureError.classifierNotPooledToOne(spatialSize: second.outputSize / 2, stem: c.stem, scales: scales)
+            }
             let source = FeatureSlice(segment: coarsest, channelOffset: 0, channels: width)
             blocks.append(Block(
                 paths: paths,

@@ -56,6 +56,20 @@ final class AnytimeReportTests: XCTestCase {
         ])[1].top1)
     }
 
+    /// The printed budget table has at most 10 rows (the README's promise), spread from the
+    /// first budget to the last: with 2000 budgets the old stride of 200 printed 11.
+    func testBudgetTableHasAtMostTenRowsFromFirstToLast() {
+        let set = handBuilt()
+        for count in [3, 10, 11, 40, 2000] {
+            let budgets = BudgetedEvaluation.budgetGrid(count: count)
+            let points = BudgetedEvaluation.evaluate(validation: set, test: set, exitMADDs: [1_000, 2_500], budgets: budgets)
+            let rows = BudgetReport.table(points).split(separator: "\n").dropFirst(2)
+            XCTAssertEqual(rows.count, min(count, 10), "\(count) budgets")
+            XCTAssertTrue(rows.first?.hasPrefix(String(format: "%6.2f", budgets.first!)) ?? false, "\(count) budgets: \(rows)")
+            XCTAssertTrue(rows.last?.hasPrefix(String(format: "%6.2f", budgets.last!)) ?? false, "\(count) budgets: \(rows)")
+        }
+    }
+
     /// Exit 0's confidences are 1/7, 1/7, 1/7, 0.3: wanting 3 samples puts the threshold at 1/7,
     /// and all four samples reach it (ties at the threshold leave together, `>=`).
     func testTiesAtTheThresholdLeaveTogether() {

@@ -46,6 +46,25 @@ final class BudgetedEvaluationTests: XCTestCase {
         XCTAssertEqual(proportions[2], 1.0 / 7, accuracy: 1e-6)
     }
 
+    /// A p whose powers leave single precision (0/0 or inf/inf in the reference's formula) is
+    /// clamped into the usable range: the proportions stay finite, sum to 1, and thresholds follow.
+    func testExtremeBudgetsGiveFiniteProportions() {
+        let set = BudgetedEvaluation.ExitProbabilities(exitCount: 10, sampleCount: 2, classCount: 2,
+                                                       values: [Float](repeating: 0.5, count: 40), labels: [0, 1])
+        for p in [1e-300, 1e-45, 1e300, 1e10, 1e4, .infinity, .nan] {
+            let proportions = BudgetedEvaluation.exitProportions(p: p, exitCount: 10)
+            XCTAssertEqual(proportions.count, 10)
+            XCTAssertTrue(proportions.allSatisfy(\.isFinite), "p = \(p): \(proportions)")
+            XCTAssertEqual(proportions.reduce(0, +), 1, accuracy: 1e-5, "p = \(p)")
+            XCTAssertEqual(BudgetedEvaluation.thresholds(validation: set, proportions: proportions).last, -1e8)
+        }
+        let usable = BudgetedEvaluation.usableBudgets(exitCount: 10)
+        // (3.4e38 / 10)^(1/10) = 5,665 less the margin: the bound itself is computed unclamped.
+        XCTAssertEqual(usable.upperBound, 5_659, accuracy: 1)
+        XCTAssertTrue(BudgetedEvaluation.exitProportions(p: usable.upperBound, exitCount: 10).allSatisfy(\.isFinite))
+        XCTAssertEqual(BudgetedEvaluation.exitProportions(p: 0.5, exitCount: 0), [])
+    }
+
     func testThresholdsSendTheMostConfidentOutFirst() {
         // Two exits, four samples; at p = 1 half of them should leave at exit 0.
         let values: [Float] = [

@@ -330,6 +330,18 @@ final class ConfigurationTests: XCTestCase {
         try assertRejected("seed", setTo: -1)
     }
 
+    /// The run directory defaults to runs/<name>, so a name must be one path component; an
+    /// explicit runDir must not hold a NUL (which would cut the path short).
+    func testNamesThatAreNotOnePathComponentAreRejected() throws {
+        for name in ["qa\u{0}evil", ".", "..", String(repeating: "n", count: 256), "a/b"] {
+            try assertRejected("name", setTo: name)
+        }
+        try assertRejected("runDir", setTo: "runs/qa\u{0}evil")
+        let longest = String(repeating: "\u{e9}", count: 127) + "n"
+        XCTAssertEqual(try RunConfiguration.load(path: write(setting("name", to: longest, in: minimalRunFile())), worldSize: 1).name,
+                       longest, "255 bytes, the most one path component holds, are accepted")
+    }
+
     func testInconsistentSectionsAreRejected() throws {
         var object = setting("phase1.momentum", to: 0, in: minimalRunFile())
         object = setting("phase1.nesterov", to: true, in: object)

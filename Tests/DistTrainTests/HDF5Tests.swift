@@ -208,6 +208,16 @@ final class HDF5Tests: XCTestCase {
         XCTAssertThrowsError(try root.createDataset("bad", values: [Float(3)], shape: [2])) { error in
             guard case HDF5Error.sizeMismatch = error else { return XCTFail("\(error)") }
         }
+        // The operation names the attribute, the object where it is missing, once each.
+        XCTAssertThrowsError(try root.readAttribute("phase", as: Int64.self)) { error in
+            XCTAssertEqual("\(error)", "HDF5: cannot read attribute 'phase' of '/' in \(temporaryPath("groups.h5")): no such object")
+        }
+        XCTAssertThrowsError(try model.readStringAttribute("classes")) { error in
+            XCTAssertEqual("\(error)", "HDF5: cannot read attribute 'classes' of '/model' in \(temporaryPath("groups.h5")): no such object")
+        }
+        XCTAssertThrowsError(try HDF5File.open(temporaryPath("absent.h5"))) { error in
+            XCTAssertEqual("\(error)", "cannot open \(temporaryPath("absent.h5")): no such file")
+        }
     }
 
     func testReadsConvertWithinAKindAndRefuseOutOfRangeOrCrossKind() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the built `disttrain` executable as a user would and checks what the user sees: exit
@@ -72,10 +73,34 @@ final class CommandLineTests: TemporaryDirectoryTestCase {
         assertRejected(outcome, naming: "data.root")
     }
 
+    /// A fixture that is not there is a failure (status 1, one line), not a rejected run file.
+    func testCheckReferenceOfAMissingFileSaysSo() throws {
+        let outcome = try run(["check-reference", "/nonexistent.h5"])
+        XCTAssertEqual(outcome.status, 1, outcome.standardError)
+        XCTAssertEqual(outcome.standardError, "error: cannot open /nonexistent.h5: no such file\n")
+    }
+
     func testFreshAndResumeExcludeEachOther() throws {
         let outcome = try run(["train", try runFile(), "--fresh", "--resume", "checkpoint.h5"])
         XCTAssertEqual(outcome.status, 64, outcome.standardError)
         XCTAssertTrue(outcome.standardError.contains("--fresh and --resume"), outcome.standardError)
+    }
+
+    /// The README's Commands block lists every option each subcommand's `--help` lists, no more.
+    func testReadmeCommandsBlockListsEveryOption() throws {
+        let readme = try String(contentsOf: FixtureLocation.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let block = readme.components(separatedBy: "## Commands\n").dropFirst().first?.components(separatedBy: "\n| command").first ?? ""
+        func options(_ text: some StringProtocol) -> Set<String> {
+            Set(String(text).matches(of: /--[a-z][a-z-]*/).map { String($0.output) }).subtracting(["--help", "--version"])
+        }
+        for subcommand in [["train"], ["info"], ["eval"], ["predict"], ["plot"], ["prepare", "imagenet"], ["bench"], ["check-reference"]] {
+            let line = block.split(separator: "\n").first { $0.hasPrefix("    disttrain " + subcommand.joined(separator: " ") + " ") }
+            XCTAssertNotNil(line, "\(subcommand) in the Commands block")
+            let help = try run(subcommand + ["--help"]).standardOutput
+            // Only the option list's own lines ("  -x, --name <value>  ..."), not the prose.
+            let listed = help.split(separator: "\n").filter { $0.hasPrefix("  -") }.map { $0.split(separator: " ").first { $0.hasPrefix("--") } ?? "" }
+            XCTAssertEqual(options(line ?? ""), options(listed.joined(separator: " ")), "\(subcommand): README vs --help")
+        }
     }
 
     func testEveryCommandHasHelp() throws {

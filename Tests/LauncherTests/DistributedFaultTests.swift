@@ -369,9 +369,14 @@ extension TrainingRunTests {
         }
         let script = Self.repositoryRoot.appendingPathComponent("cluster/local-hosts.sh")
         let bash = URL(fileURLWithPath: "/bin/bash")
-        let up = finish(try DistTrainExecutable.start(bash, [script.path, "up", "2"], outputDirectory: directory), within: 60)
+        // Namespaces of this process alone: another checkout's test suite running at the same
+        // time would otherwise remove them (its `up` starts with `down`) under this run's mpirun.
+        let namespaces = "dt\(getpid())h"
+        let up = finish(try DistTrainExecutable.start(bash, [script.path, "up", "2"], environment: ["NAMESPACES": namespaces],
+                                                      outputDirectory: directory), within: 60)
         defer {
-            if let down = try? DistTrainExecutable.start(bash, [script.path, "down", "2"], outputDirectory: directory) {
+            if let down = try? DistTrainExecutable.start(bash, [script.path, "down", "2"], environment: ["NAMESPACES": namespaces],
+                                                         outputDirectory: directory) {
                 _ = finish(down, within: 60)
             }
         }
@@ -379,9 +384,17 @@ extension TrainingRunTests {
             print("skipped: cluster/local-hosts.sh up 2 failed (no ip netns here?): \(up.standardError)")
             return
         }
+        // `up` returns only once each host's interface is up with its address (mpirun started
+        // before that found no network interface).
+        for host in 0..<2 {
+            let addresses = finish(try DistTrainExecutable.start(URL(fileURLWithPath: "/usr/bin/env"),
+                                                                 ["ip", "-n", "\(namespaces)\(host)", "-o", "addr", "show", "dev", "eth0", "up"],
+                                                                 outputDirectory: directory), within: 60)
+            XCTAssertTrue(addresses.standardOutput.contains("inet 10.77.0.\(host + 1)/24 "), "host \(host): \(addresses.standardOutput)")
+        }
         let hosts = try write(configuration(name: "two-hosts", evaluation: false))
         let launched = try DistTrainExecutable.start(bash, [script.path, "run", "2", hosts],
-                                                     environment: ["DISTTRAIN": try DistTrainExecutable.url().path],
+                                                     environment: ["DISTTRAIN": try DistTrainExecutable.url().path, "NAMESPACES": namespaces],
                                                      outputDirectory: directory)
         assertSuccess(finish(launched, within: Self.launchTimeLimit))
         assertSuccess(try trainTimeBoxed([try write(configuration(name: "one-host", evaluation: false))], ranks: 2))

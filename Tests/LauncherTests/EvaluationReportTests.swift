@@ -179,6 +179,17 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(missing.standardError.split(separator: "\n").count, 1, missing.standardError)
     }
 
+    /// A metrics.jsonl that is not UTF-8 is named with the line where it stops being UTF-8.
+    func testPlotSaysWhereAFileIsNotUTF8() throws {
+        let garbled = directory.appendingPathComponent("garbled")
+        try FileManager.default.createDirectory(at: garbled, withIntermediateDirectories: true)
+        try Data(Array("{}\n".utf8) + [0x7B, 0xFF, 0x7D, 0x0A]).write(to: garbled.appendingPathComponent("metrics.jsonl"))
+        let outcome = try DistTrainExecutable.run(["plot", garbled.path], outputDirectory: directory)
+        XCTAssertEqual(outcome.status, 1)
+        XCTAssertEqual(outcome.standardError.split(separator: "\n").count, 1, outcome.standardError)
+        XCTAssertTrue(outcome.standardError.contains("metrics.jsonl: cannot read the file: not UTF-8 at line 2"), outcome.standardError)
+    }
+
     /// `eval --measure`: for the full network and five budgets, every test sample leaves at the
     /// exit and with the class the simulation on `logits.h5` gives, so the MADDs really spent
     /// equal the expected ones; the table is printed and `early-exit.csv` written.
@@ -209,7 +220,8 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
     /// `predict` on PNG files of test images: class, confidence and exit equal the simulation's
     /// (thresholds of budget p chosen on the hold-out, applied to the test probabilities of
     /// `logits.h5`); the RGB copy of image 0 gives the same; a JPEG is classified; a file of the
-    /// wrong size, a broken PNG and a text file get one error line each and the rest still run.
+    /// wrong size, a broken PNG, a text file, a missing file and an HDF5 file that is not a shard get
+    /// one error line each (saying why) and the rest still run.
     func testPredictClassifiesFilesAsTheEvaluationDoes() throws {
         let run = try trainedRun()
         let pixels = try IDXFile.loadSplit(root: Self.fashionMNIST, training: false, classCount: 10).prefix(4).pixels
@@ -223,9 +235,12 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
         try Data(try JPEGEncoder.encode(pixels: first, width: 28, height: 28, channels: 1)).write(to: directory.appendingPathComponent("gray-0.jpg"))
         try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]).write(to: directory.appendingPathComponent("broken.png"))
         try Data("not an image".utf8).write(to: directory.appendingPathComponent("notes.txt"))
-        let names = ["gray-0.png", "gray-1.png", "broken.png", "gray-2.png", "wide.png", "gray-3.png", "notes.txt", "rgb-0.png", "gray-0.jpg"]
+        let names = ["gray-0.png", "gray-1.png", "broken.png", "gray-2.png", "wide.png", "gray-3.png", "notes.txt", "rgb-0.png", "gray-0.jpg",
+                     "missing.png"]
+        let logitsPath = run.runDirectory.appendingPathComponent("logits.h5").path
         let outcome = try DistTrainExecutable.run(["predict", run.configuration, "--budget", "0.4"]
-                                                  + names.map { directory.appendingPathComponent($0).path }, outputDirectory: directory)
+                                                  + names.map { directory.appendingPathComponent($0).path } + [logitsPath],
+                                                  outputDirectory: directory)
         XCTAssertEqual(outcome.status, 1, "a bad file makes the status 1: \(outcome.standardError)")
         let lines = outcome.standardOutput.split(separator: "\n").map(String.init)
         func line(_ name: String) -> String? { lines.first { $0.hasPrefix(directory.appendingPathComponent(name).path + ":") } }
@@ -249,6 +264,11 @@ final class EvaluationReportTests: TemporaryDirectoryTestCase {
         }
         XCTAssertEqual(line("wide.png"), directory.appendingPathComponent("wide.png").path
                        + ": error: 30x28 pixels, expected 28x28 as the fashion-mnist images")
-        XCTAssertEqual(lines.filter { $0.contains(": error: ") }.count, 3)
+        XCTAssertEqual(line("missing.png"), directory.appendingPathComponent("missing.png").path
+                       + ": error: cannot read the file: no such file or directory")
+        // An HDF5 file that is not a shard (the run's own logits) is named as such, whatever the data set.
+        XCTAssertEqual(lines.first { $0.hasPrefix(logitsPath + ":") }, logitsPath
+                       + ": error: an HDF5 file but not a data shard (no 'labels' dataset, as prepare imagenet writes)")
+        XCTAssertEqual(lines.filter { $0.contains(": error: ") }.count, 5)
     }
 }

@@ -28,7 +28,8 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
         object["threadsPerRank"] = 1
         var text = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
         if !rawTail.isEmpty { text = String(text.dropLast()) + ", " + rawTail + "}" }
-        let url = directory.appendingPathComponent("\(name)-\(UUID().uuidString).json")
+        // Not named after `name`, which may be one a path cannot hold.
+        let url = directory.appendingPathComponent("run-\(UUID().uuidString).json")
         try Data(text.utf8).write(to: url)
         return url.path
     }
@@ -68,6 +69,27 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
     func testBatchOfABillionIsRefusedForMemoryBeforeAnythingIsWritten() throws {
         try assertRefused([try runFile(members: ["phase1": ["batchSize": 1_000_000_000]])],
                           key: "phase1.batchSize", containing: ["for activations", "this machine has"])
+    }
+
+    func testBenchBatchOfABillionIsRefusedForMemoryAsTheRunFilesIs() throws {
+        let outcome = try disttrain(["bench", try runFile(), "--batch-size", "1000000000", "--steps", "1"])
+        assertOneLine(outcome, status: 64, containing: ["--batch-size: expected ", "for activations", "this machine has"])
+    }
+
+    func testNamesThatAreNotOnePathComponentAreRefusedBeforeAnythingIsWritten() throws {
+        for name in ["qa\u{0}evil", "..", ".", String(repeating: "n", count: 300)] {
+            try assertRefused([try runFile(name, runDir: runDirectory("run"))], key: "name", containing: ["one path component"])
+        }
+    }
+
+    /// p^i of a budget outside single precision was 0/0 or inf/inf, and `Int(NaN)` trapped.
+    func testBudgetWhosePowersLeaveSinglePrecisionIsRefusedByPredict() throws {
+        for budget in ["1e-300", "1e300", "1e20"] {
+            let outcome = try disttrain(["predict", try runFile(), "--budget", budget, "/nonexistent.png"])
+            XCTAssertEqual(outcome.status, 64, outcome.standardError)
+            XCTAssertTrue(outcome.standardError.contains("--budget must be within 1.17549435"), outcome.standardError)
+            XCTAssertTrue(outcome.standardError.contains("for this network's 2 exits"), outcome.standardError)
+        }
     }
 
     func testBatchLargerThanTheTrainingSplitAfterTheHoldoutIsRefused() throws {

@@ -84,7 +84,35 @@ final class ArchitectureTests: XCTestCase {
         var configuration = Self.tiny
         configuration.inputSize = 64
         XCTAssertThrowsError(try MSDNetArchitecture(configuration)) { error in
-            XCTAssertEqual(error as? ArchitectureError, .classifierNotPooledToOne(spatialSize: 2))
+            XCTAssertEqual(error as? ArchitectureError, .classifierNotPooledToOne(spatialSize: 2, stem: .cifar, scales: 3))
+        }
+    }
+
+    /// The refusal names sizes that work for the scale count at hand (not the 32 it may have just
+    /// refused): each suggested range builds at both ends and fails just outside them.
+    func testInputSizeRefusalSuggestsSizesThatBuild() throws {
+        let cases: [(MSDNetConfiguration.Stem, [Int], ClosedRange<Int>)] = [
+            (.cifar, [1], 5...12), (.cifar, [1, 2], 9...24), (.cifar, [1, 2, 4], 17...48), (.cifar, [1, 2, 4, 4], 33...96),
+            (.imagenet, [1, 2, 4, 4], 129...384),
+        ]
+        for (stem, factors, expected) in cases {
+            XCTAssertEqual(MSDNetArchitecture.inputSizesPooledToOne(stem: stem, scales: factors.count), expected, "\(stem) \(factors)")
+            var configuration = Self.tiny
+            configuration.stem = stem
+            configuration.grFactor = factors
+            configuration.bnFactor = factors
+            for size in [expected.lowerBound, expected.upperBound] {
+                configuration.inputSize = size
+                XCTAssertNoThrow(try MSDNetArchitecture(configuration), "\(stem) \(factors) inputSize \(size)")
+            }
+            for size in [expected.lowerBound - 1, expected.upperBound + 1] {
+                configuration.inputSize = size
+                XCTAssertThrowsError(try MSDNetArchitecture(configuration)) { error in
+                    let text = "\(error)"
+                    XCTAssertTrue(text.contains("with the \(stem.rawValue) stem and \(factors.count) scale"), text)
+                    XCTAssertTrue(text.contains("use an inputSize from \(expected.lowerBound) to \(expected.upperBound)"), text)
+                }
+            }
         }
     }
 

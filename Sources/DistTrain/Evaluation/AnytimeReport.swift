@@ -75,9 +75,7 @@ struct ReportTable {
     let rows: [[Double]]
 
     init(path: String, columns: [String]) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ReportError.unreadable(path: path)
-        }
+        let text = try ReportError.readText(path)
         let lines = text.split(whereSeparator: \.isNewline).map(String.init)
         guard let first = lines.first else { throw ReportError.malformed(path: path, line: 1, expected: "a header line") }
         let header = first.split(separator: ",").map(String.init)
@@ -97,7 +95,7 @@ struct ReportTable {
 
 /// A report file that `disttrain plot` cannot use.
 public enum ReportError: Error, CustomStringConvertible {
-    case unreadable(path: String)
+    case unreadable(path: String, reason: String)
     case malformed(path: String, line: Int, expected: String)
     case nothingToPlot(runDirectory: String)
 
@@ -105,8 +103,26 @@ public enum ReportError: Error, CustomStringConvertible {
         switch self {
         case let .nothingToPlot(runDirectory):
             "\(runDirectory): no metrics.jsonl, budgets.csv or anytime.csv to plot (is it a run directory?)"
-        case let .unreadable(path): "\(path): cannot read the file"
+        case let .unreadable(path, reason): "\(path): cannot read the file: \(reason)"
         case let .malformed(path, line, expected): "\(path): line \(line): expected \(expected)"
         }
+    }
+}
+
+extension ReportError {
+    /// The text of the report file `path`, or why not: the system's reason ("no such file or
+    /// directory"), or the first line that is not UTF-8.
+    static func readText(_ path: String) throws -> String {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ReportError.unreadable(path: path, reason: readableReason(error))
+        }
+        if let text = String(validating: data, as: UTF8.self) { return text }
+        // A newline byte never occurs inside a UTF-8 sequence, so lines can be checked one by one.
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let bad = lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0
+        throw ReportError.unreadable(path: path, reason: "not UTF-8 at line \(bad + 1)")
     }
 }

@@ -19,11 +19,11 @@ public enum BudgetReport {
         try ReportFile.write(plot(points, anytime: anytime), to: (runDirectory as NSString).appendingPathComponent("budgets.svg"))
     }
 
-    /// A table of (MADDs, accuracy) per budget, thinned to at most 10 rows.
+    /// A table of (MADDs, accuracy) per budget, thinned to at most 10 rows spread evenly over
+    /// the budgets (first and last included).
     public static func table(_ points: [BudgetedEvaluation.BudgetPoint]) -> String {
         var lines = ["budgeted evaluation (test set):", "     p   avg MADDs (M)   test acc %   val acc %"]
-        let stride = max(1, points.count / 10)
-        for (index, point) in points.enumerated() where index % stride == 0 || index == points.count - 1 {
+        for point in EarlyExitMeasurement.chooseBudgets(points, count: 10) {
             lines.append(String(format: "%6.2f   %13.2f   %10.2f   %9.2f", point.p, point.expectedMADDs / 1e6,
                                 point.testAccuracy, point.validationAccuracy))
         }

@@ -68,10 +68,25 @@ public enum BudgetedEvaluation {
         (1...max(count, 1)).map { Double($0) / 20 }
     }
 
+    /// The budgets p whose exit proportions are finite in single precision for `exitCount` exits:
+    /// from the smallest normal Float (below it p^1 rounds to 0 and q_i = 0/0) up to where
+    /// k p^k, a bound on the sum of p^i, still fits a Float (with a 0.1% margin for the rounding of
+    /// logf and expf).
+    public static func usableBudgets(exitCount: Int) -> ClosedRange<Double> {
+        let exits = Double(max(exitCount, 1))
+        let upper = pow(Double(Float.greatestFiniteMagnitude) / exits, 1 / exits) * 0.999
+        return Double(Float.leastNormalMagnitude)...upper
+    }
+
     /// Share of samples meant to leave at each exit for budget `p`: q_i = p^i / sum_j p^j, i = 1..k,
     /// computed in single precision as `torch.exp(torch.log(p) * torch.range(1, k))`.
+    /// A p outside `usableBudgets(exitCount:)` (or NaN) is clamped into it, so the proportions are
+    /// always finite and sum to 1; callers taking p from a user refuse such a p first.
+    /// No exits give no proportions.
     public static func exitProportions(p: Double, exitCount: Int) -> [Float] {
-        let logP = logf(Float(p))
+        guard exitCount >= 1 else { return [] }
+        let usable = usableBudgets(exitCount: exitCount)
+        let logP = logf(Float(p.isNaN ? usable.lowerBound : min(max(p, usable.lowerBound), usable.upperBound)))
         var proportions = (1...exitCount).map { i in expf(logP * Float(i)) }
         var total: Float = 0
         for value in proportions { total += value }

@@ -111,7 +111,12 @@ public final class Predictor {
 
     /// Each image of `path` rendered; throws when the file as a whole cannot be used.
     private func render(_ path: String) throws -> [RenderedInput] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PredictionError.unreadable(path: path) }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw PredictionError.unreadable(path: path, reason: readableReason(error))
+        }
         let bytes = [UInt8](data)
         if bytes.starts(with: [0x89, 0x48, 0x44, 0x46]) {
             return try renderShard(path)
@@ -171,6 +176,10 @@ public final class Predictor {
 
     /// Every sample of a shard file (`prepare imagenet`'s format), rendered as evaluation renders shards.
     private func renderShard(_ path: String) throws -> [RenderedInput] {
+        // Any HDF5 file starts as a shard does (logits.h5, a checkpoint): a shard has labels.
+        let file = try HDF5File.open(path)
+        defer { try? file.close() }
+        guard try file.root.exists("labels") else { throw PredictionError.notAShard(path: path) }
         guard configuration.data.dataset == .imagenet else {
             throw PredictionError.shardForSmallDataset(path: path, dataset: configuration.data.dataset.rawValue)
         }
@@ -230,8 +239,10 @@ public enum PredictionError: Error, CustomStringConvertible {
     case noLogits(path: String)
     case noHoldout(path: String)
     case logitsOfAnotherNetwork(path: String, exits: Int, expected: Int)
-    case unreadable(path: String)
+    case unreadable(path: String, reason: String)
     case notAnImage(path: String)
+    /// An HDF5 file without the `labels` dataset of `prepare imagenet`'s shards.
+    case notAShard(path: String)
     case undecodable(path: String, reason: String)
     case wrongSize(path: String, width: Int, height: Int, expected: Int, dataset: String)
     case shardForSmallDataset(path: String, dataset: String)
@@ -246,8 +257,9 @@ public enum PredictionError: Error, CustomStringConvertible {
             "\(path): the run has no validation hold-out (data.validationHoldout: 0), so no budget has thresholds"
         case let .logitsOfAnotherNetwork(path, exits, expected):
             "\(path): holds \(exits) exits, the network has \(expected) (run disttrain eval again)"
-        case let .unreadable(path): "\(path): cannot read the file"
+        case let .unreadable(path, reason): "\(path): cannot read the file: \(reason)"
         case let .notAnImage(path): "\(path): not a JPEG, PNG or HDF5 shard file"
+        case let .notAShard(path): "\(path): an HDF5 file but not a data shard (no 'labels' dataset, as prepare imagenet writes)"
         case let .undecodable(path, reason): "\(path): cannot decode the image: \(reason)"
         case let .wrongSize(path, width, height, expected, dataset):
             "\(path): \(width)x\(height) pixels, expected \(expected)x\(expected) as the \(dataset) images"

@@ -23,7 +23,7 @@ public enum TrainingPlot {
 
     /// Reads `metrics.jsonl`; when a resumed run logged an epoch again, the last record counts.
     static func read(_ path: String) throws -> (epochs: [EpochRecord], steps: [StepRecord]) {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ReportError.unreadable(path: path) }
+        let text = try ReportError.readText(path)
         var epochs: [[Int]: EpochRecord] = [:]
         var steps: [[Int]: StepRecord] = [:]
         let lines = text.split(separator: "\n")

@@ -161,7 +161,8 @@ extension HDF5Object {
 
     private func openAttribute(_ name: String, _ site: HDF5Site) throws -> hid_t {
         guard try site.check(truth: H5Aexists(identifier, name)) else {
-            throw HDF5Error.notFound(operation: site.operation, file: site.file, object: "\(path) attribute '\(name)'")
+            // The operation names the attribute already ("read attribute 'phase' of").
+            throw site.notFound()
         }
         return try site.check(identifier: H5Aopen(identifier, name, shim_h5p_default()))
     }

@@ -17,7 +17,7 @@ public enum HDF5Error: Error, CustomStringConvertible {
     public var cause: String {
         switch self {
         case let .libraryCallFailed(_, _, _, reason): return reason
-        case .notFound: return "no such object"
+        case let .notFound(operation, _, object): return Self.isFile(operation, object) ? "no such file" : "no such object"
         case let .typeMismatch(_, _, _, expected, found), let .sizeMismatch(_, _, _, expected, found):
             return "expected \(expected), found \(found)"
         case .fileClosed: return "the file is closed"
@@ -26,10 +26,12 @@ public enum HDF5Error: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .libraryCallFailed(operation, file, "/", reason) where operation.hasSuffix("file"):
+        case let .libraryCallFailed(operation, file, object, reason) where Self.isFile(operation, object):
             return "HDF5: cannot \(operation) \(file): \(reason)"
         case let .libraryCallFailed(operation, file, object, reason):
             return "HDF5: cannot \(operation) '\(object)' in \(file): \(reason)"
+        case let .notFound(operation, file, object) where Self.isFile(operation, object):
+            return "cannot \(operation.dropLast(" file".count)) \(file): no such file"
         case let .notFound(operation, file, object):
             return "HDF5: cannot \(operation) '\(object)' in \(file): no such object"
         case let .typeMismatch(operation, file, object, expected, found):
@@ -40,4 +42,7 @@ public enum HDF5Error: Error, CustomStringConvertible {
             return "HDF5: cannot \(operation) '\(object)' in \(file): the file is closed"
         }
     }
+
+    /// An operation on the file itself ("open file" at "/"), not on an object inside it.
+    private static func isFile(_ operation: String, _ object: String) -> Bool { object == "/" && operation.hasSuffix(" file") }
 }
