@@ -73,13 +73,6 @@ final class CommandLineTests: TemporaryDirectoryTestCase {
         assertRejected(outcome, naming: "data.root")
     }
 
-    /// A fixture that is not there is a failure (status 1, one line), not a rejected run file.
-    func testCheckReferenceOfAMissingFileSaysSo() throws {
-        let outcome = try run(["check-reference", "/nonexistent.h5"])
-        XCTAssertEqual(outcome.status, 1, outcome.standardError)
-        XCTAssertEqual(outcome.standardError, "error: cannot open /nonexistent.h5: no such file\n")
-    }
-
     func testFreshAndResumeExcludeEachOther() throws {
         let outcome = try run(["train", try runFile(), "--fresh", "--resume", "checkpoint.h5"])
         XCTAssertEqual(outcome.status, 64, outcome.standardError)
