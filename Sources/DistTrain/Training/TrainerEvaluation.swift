@@ -85,7 +85,6 @@ extension Trainer {
             anytime = AnytimeReport.rows(test, exitCosts: exitCosts)
             try ReportFile.write(AnytimeReport.csv(anytime), to: (runDirectory as NSString).appendingPathComponent("anytime.csv"))
             if validation.sampleCount == 0 {
-                observer?.note(Self.noHoldoutReason)
                 try ReportFile.write(BudgetReport.plot([], anytime: anytime),
                                      to: (runDirectory as NSString).appendingPathComponent("budgets.svg"))
             } else {
