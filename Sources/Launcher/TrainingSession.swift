@@ -60,6 +60,9 @@ enum TrainingSession {
                                              batchSize: configuration.evaluation.batchSize))
         }
         print(RunFiles.listing(runDirectory: configuration.resolvedRunDirectory))
-        print(String(format: "wall time %.0f s, training %.0f images/s", summary.wallSeconds, summary.trainingImagesPerSecond))
+        // A run that trained nothing (eval, or a resume with nothing left) has no training rate.
+        let rate = summary.trainingImagesPerSecond > 0
+            ? String(format: ", training %.0f images/s", summary.trainingImagesPerSecond) : ""
+        print(String(format: "wall time %.0f s", summary.wallSeconds) + rate)
     }
 }
