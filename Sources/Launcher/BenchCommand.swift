@@ -99,7 +99,7 @@ struct BenchCommand: ParsableCommand {
                 print(try DataBenchmark.imageNetJPEG(width: width, height: height, batchSize: batch))
             }
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
             throw ExitCode.failure
         }
     }

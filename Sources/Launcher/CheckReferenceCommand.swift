@@ -24,7 +24,7 @@ struct CheckReferenceCommand: ParsableCommand {
             do {
                 replayReport = try ReferenceReplay.run(file: fixturePath)
             } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
                 throw ExitCode.failure
             }
             print(replayReport)
@@ -35,7 +35,7 @@ struct CheckReferenceCommand: ParsableCommand {
         do {
             report = try ReferenceCheck.run(file: fixturePath)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
             throw ExitCode.failure
         }
         print(verbose ? report.verboseDescription : report.description)

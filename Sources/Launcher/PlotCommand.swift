@@ -21,7 +21,7 @@ struct PlotCommand: ParsableCommand {
         do {
             for path in try RunPlots.redraw(runDirectory: runDirectory) { print("wrote \(path)") }
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -50,7 +50,7 @@ struct PredictCommand: ParsableCommand {
             predictor = try Predictor(configuration: configuration, checkpoint: checkpoint, budget: budget)
             outcomes = predictor.predict(paths: files)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
             throw ExitCode.failure
         }
         print("checkpoint \(predictor.checkpointPath), budget p = \(budget), thresholds "

@@ -59,4 +59,20 @@ final class ModelCommandTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(outcome.status, 1)
         XCTAssertEqual(outcome.standardError, "error: cannot open \(path): no such file\n")
     }
+
+    /// Files that are not what a command expects (a directory, a text file posing as HDF5) end in
+    /// one readable line from every command that reads them, never a library's stack of messages.
+    func testUnreadableInputsAreOneLineForEveryReadingCommand() throws {
+        let folder = directory.appendingPathComponent("a-directory.h5")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let text = directory.appendingPathComponent("text.h5")
+        try Data("not HDF5\n".utf8).write(to: text)
+        for arguments in [["check-reference", folder.path], ["check-reference", text.path], ["plot", text.path]] {
+            let outcome = try DistTrainExecutable.run(arguments, outputDirectory: directory)
+            XCTAssertEqual(outcome.status, 1, "\(arguments): \(outcome.standardError)")
+            XCTAssertTrue(outcome.standardError.hasPrefix("error: "), "\(arguments): \(outcome.standardError)")
+            XCTAssertEqual(outcome.standardError.filter { $0 == "\n" }.count, 1, "\(arguments): \(outcome.standardError)")
+            XCTAssertLessThan(outcome.standardError.count, 300, "\(arguments): \(outcome.standardError)")
+        }
+    }
 }
