@@ -91,16 +91,13 @@ struct BenchCommand: ParsableCommand {
 
     /// The data pipeline figures; a failure (Fashion-MNIST missing, say) is one line on standard error.
     private func runDataBenchmark(batch: Int) throws {
-        do {
+        try failingWithOneLine {
             // A trainer at 1,000 images/s, faster than this project's CPU training, spends 1 ms per image.
             print(try DataBenchmark.fashionMNISTLoader(batchSize: batch, computeSecondsPerBatch: 0.001 * Double(batch)))
             // 256x256 as ImageNet pipelines are often quoted; 500x375 is ImageNet's most common size, where the DCT reduction matters.
             for (width, height) in [(256, 256), (500, 375)] {
                 print(try DataBenchmark.imageNetJPEG(width: width, height: height, batchSize: batch))
             }
-        } catch {
-            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
-            throw ExitCode.failure
         }
     }
 }

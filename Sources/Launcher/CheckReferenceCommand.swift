@@ -20,24 +20,12 @@ struct CheckReferenceCommand: ParsableCommand {
 
     func run() throws {
         if replay {
-            let replayReport: ReferenceReplayReport
-            do {
-                replayReport = try ReferenceReplay.run(file: fixturePath)
-            } catch {
-                FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
-                throw ExitCode.failure
-            }
+            let replayReport = try failingWithOneLine { try ReferenceReplay.run(file: fixturePath) }
             print(replayReport)
             if !replayReport.passed { throw ExitCode.failure }
             return
         }
-        let report: ReferenceCheckReport
-        do {
-            report = try ReferenceCheck.run(file: fixturePath)
-        } catch {
-            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
-            throw ExitCode.failure
-        }
+        let report = try failingWithOneLine { try ReferenceCheck.run(file: fixturePath) }
         print(verbose ? report.verboseDescription : report.description)
         if !report.passed { throw ExitCode.failure }
     }

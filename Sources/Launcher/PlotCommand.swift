@@ -18,11 +18,6 @@ struct PlotCommand: ParsableCommand {
     var runDirectory: String
 
     func run() throws {
-        do {
-            for path in try RunPlots.redraw(runDirectory: runDirectory) { print("wrote \(path)") }
-        } catch {
-            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
-            throw ExitCode.failure
-        }
+        for path in try failingWithOneLine({ try RunPlots.redraw(runDirectory: runDirectory) }) { print("wrote \(path)") }
     }
 }

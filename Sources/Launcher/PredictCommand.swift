@@ -43,16 +43,9 @@ struct PredictCommand: ParsableCommand {
             throw ValidationError("--budget must be within \(usable.lowerBound) ... \(usable.upperBound) for this network's "
                 + "\(configuration.model.nBlocks) exits (beyond it p^i overflows or underflows single precision), got \(budget)")
         }
-        let outcomes: [Predictor.Outcome]
-        let predictor: Predictor
-        do {
-            ComputeThreads.set(configuration.threadsPerRank ?? ProcessInfo.processInfo.activeProcessorCount)
-            predictor = try Predictor(configuration: configuration, checkpoint: checkpoint, budget: budget)
-            outcomes = predictor.predict(paths: files)
-        } catch {
-            FileHandle.standardError.write(Data("error: \(readableReason(error))\n".utf8))
-            throw ExitCode.failure
-        }
+        ComputeThreads.set(configuration.threadsPerRank ?? ProcessInfo.processInfo.activeProcessorCount)
+        let predictor = try failingWithOneLine { try Predictor(configuration: configuration, checkpoint: checkpoint, budget: budget) }
+        let outcomes = predictor.predict(paths: files)
         print("checkpoint \(predictor.checkpointPath), budget p = \(budget), thresholds "
             + predictor.thresholds.dropLast().map { String(format: "%.4f", $0) }.joined(separator: " ") + " (last exit takes all)")
         var failed = 0
