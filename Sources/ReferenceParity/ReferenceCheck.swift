@@ -128,9 +128,8 @@ public enum ReferenceCheck {
         let file = try HDF5File.open(path)
         defer { try? file.close() }
         let root = try file.root
-        guard try root.hasAttribute("config") else { throw ReferenceCheckError.missingConfiguration(file: path) }
         let reference = try ReferenceDump(root: root, path: path)
-        let settings = try ReferenceSettings(json: try root.readStringAttribute("config"), file: path,
+        let settings = try ReferenceSettings(json: reference.configuration, file: path,
                                              inputShape: try reference.shape("input"))
         let n = settings.batch
         let images = try reference.channelMajorImages()
@@ -282,10 +281,14 @@ struct ReferenceSettings {
 struct ReferenceDump {
     let root: HDF5Group
     let path: String
+    /// The root attribute `config` (JSON) that every dump carries.
+    let configuration: String
 
     init(root: HDF5Group, path: String) throws {
+        guard try root.hasAttribute("config") else { throw ReferenceCheckError.missingConfiguration(file: path) }
         self.root = root
         self.path = path
+        configuration = try root.readStringAttribute("config")
     }
 
     func shape(_ name: String) throws -> [Int] {

@@ -71,13 +71,12 @@ public enum ReferenceReplay {
         let file = try HDF5File.open(path)
         defer { try? file.close() }
         let root = try file.root
-        guard try root.hasAttribute("config") else { throw ReferenceCheckError.missingConfiguration(file: path) }
         let reference = try ReferenceDump(root: root, path: path)
         let images1 = try reference.shape("replay/phase1/images")
         guard images1.count == 5 else {
             throw ReferenceCheckError.shapeMismatch(file: path, path: "replay/phase1/images", expected: [-1, -1, -1, -1, -1], found: images1)
         }
-        let settings = try ReferenceSettings(json: try root.readStringAttribute("config"), file: path,
+        let settings = try ReferenceSettings(json: reference.configuration, file: path,
                                              inputShape: Array(images1.dropFirst()))
         let schedules = try ReplaySchedule.read(try root.readStringAttribute("replay"), file: path)
         let model = try MSDNet(configuration: settings.configuration, gradientEquilibrium: true, maximumBatchSize: settings.batch)
