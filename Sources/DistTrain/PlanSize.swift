@@ -50,14 +50,14 @@ extension RunConfiguration {
         let estimate = ResourceEstimate(model, batchSize: max(largest.perRank, 1), budget: memoryBytes)
         guard estimate.exceedsBudget else { return }
         let limit = "this machine has \(Self.formatted(bytes: memoryBytes)) per rank"
-        if !ResourceEstimate(model, batchSize: 1, budget: memoryBytes).exceedsBudget {
+        let atOne = ResourceEstimate(model, batchSize: 1, budget: memoryBytes)
+        if !atOne.exceedsBudget {
             throw ConfigurationError.invalidValue(
                 file: file, keyPath: largest.key, expected: "a batch whose activations fit in memory (\(limit))",
                 got: "\(largest.written), which needs \(Self.formatted(bytes: estimate.activationBytes)) for activations")
         }
         let (key, value) = culprit(memoryBytes: memoryBytes)
         // The estimate stopped once past the limit: its figures are lower bounds.
-        let atOne = ResourceEstimate(model, batchSize: 1, budget: memoryBytes)
         let needs = atOne.totalBytes == .max ? "more than 8 EB"
             : "at least \(Self.formatted(bytes: atOne.totalBytes)) (\(Self.formatted(bytes: atOne.parameterBytes)) for parameters, "
               + "\(Self.formatted(bytes: atOne.activationBytes)) for activations at one image per batch)"
