@@ -213,9 +213,13 @@ public struct DistributedConfiguration: Codable, Equatable, Sendable {
     /// Seconds a rank may wait in a collective for another rank that makes no progress before
     /// the job names that rank and aborts (0: wait forever). Default 600.
     public var stallTimeout: Double
+    /// Bytes of gradient per all-reduce bucket started during the backward pass (0: one
+    /// all-reduce of the whole arena after it). Default 4 MiB.
+    public var bucketBytes: Int
 
-    public init(stallTimeout: Double = 600) {
+    public init(stallTimeout: Double = 600, bucketBytes: Int = 4 << 20) {
         self.stallTimeout = stallTimeout
+        self.bucketBytes = bucketBytes
     }
 }
 
@@ -478,10 +482,11 @@ extension CheckpointConfiguration {
 }
 
 extension DistributedConfiguration {
-    static let keys = ["stallTimeout"]
+    static let keys = ["stallTimeout", "bucketBytes"]
 
     init(reading object: ConfigurationObject) throws {
         stallTimeout = try object.number("stallTimeout", expected: "a number of seconds >= 0", default: 600) { $0 >= 0 }
+        bucketBytes = try object.integer("bucketBytes", atLeast: 0, default: 4 << 20)
     }
 }
 

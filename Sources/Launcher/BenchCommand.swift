@@ -15,7 +15,11 @@ struct BenchCommand: ParsableCommand {
             shards in a temporary directory that is removed afterwards). With --all-reduce, run under \
             `mpirun -n P`: times the gradient all-reduce on P ranks at sizes from 256 floats up to the \
             network's phase-I parameter count (the median of --steps calls per size), as the trainer \
-            issues it (non-blocking and polled unless distributed.stallTimeout is 0).
+            issues it (non-blocking and polled unless distributed.stallTimeout is 0). With --overlap, \
+            also under mpirun: times phase-I steps of --batch-size images per rank (default: \
+            phase1.batchSize split over the ranks) with no all-reduce, with one all-reduce after the \
+            backward pass, and with buckets of distributed.bucketBytes all-reduced during it, round-robin, \
+            and prints the fraction of the all-reduce time the overlap hides.
             """
     )
 
@@ -40,16 +44,23 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time the gradient all-reduce across the ranks of this mpirun job instead of the network.")
     var allReduce = false
 
+    @Flag(help: "Time phase-I steps across the ranks of this mpirun job with the gradient all-reduce after the backward pass and overlapped with it.")
+    var overlap = false
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps).") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize).") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
         if data && kernels { throw ValidationError("--data measures only the data pipeline; drop --kernels or --data.") }
         if allReduce && (data || kernels) { throw ValidationError("--all-reduce measures only the all-reduce; drop --data and --kernels.") }
+        if overlap && (data || kernels || allReduce) {
+            throw ValidationError("--overlap measures only the overlap; drop --data, --kernels and --all-reduce.")
+        }
     }
 
     func run() throws {
         if allReduce { return try runAllReduceBenchmark() }
+        if overlap { return try runOverlapBenchmark() }
         let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
         ComputeThreads.set(threads ?? configuration.threadsPerRank ?? ProcessInfo.processInfo.activeProcessorCount)
         let batch = batchSize ?? configuration.phase1.batchSize
@@ -87,6 +98,25 @@ struct BenchCommand: ParsableCommand {
         let path = communicator.stallWatch == nil ? "blocking" : "non-blocking, polled by the stall watch"
         print("\(configuration.name): phase-I gradient \(gradient) floats, \(communicator.size) rank(s), \(path), median of \(steps) calls")
         for measurement in measurements { print(measurement) }
+    }
+
+    /// Step times with the all-reduce after and during the backward pass, printed by rank 0.
+    private func runOverlapBenchmark() throws {
+        let communicator = try Communicator.world()
+        let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
+        try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
+        let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+        ComputeThreads.set(threads ?? configuration.threadsPerRank
+                           ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1)))
+        let bucketBytes = configuration.distributed.bucketBytes > 0
+            ? configuration.distributed.bucketBytes : DistributedConfiguration().bucketBytes
+        let result = try AllReduceOverlapBenchmark.run(
+            communicator: communicator, configuration: configuration.model,
+            batchSize: batchSize ?? max(1, configuration.phase1.batchSize / communicator.size), steps: steps,
+            bucketBytes: bucketBytes, gradientEquilibrium: configuration.gradientEquilibrium, seed: configuration.seed)
+        guard communicator.isRoot else { return }
+        print("\(configuration.name): \(ComputeThreads.count) thread(s) per rank")
+        print(result)
     }
 
     /// The data pipeline figures; a failure (Fashion-MNIST missing, say) is one line on standard error.

@@ -10,7 +10,9 @@ struct EvalCommand: ParsableCommand {
             exit's probabilities on the validation hold-out and the test set (split across ranks under \
             mpirun), writes logits.h5, anytime.csv, budgets.csv and budgets.svg to runDir and prints the tables. \
             With --measure, rank 0 then times early exit (forward passes only, data loading excluded) and \
-            checks that every sample leaves at the exit, with the class, that the simulation on logits.h5 gives.
+            checks that every sample leaves at the exit, with the class, that the simulation on logits.h5 gives. \
+            SIGTERM, SIGINT or SIGUSR1 stops the evaluation at the next batch; nothing of it is written \
+            and the status is 3; run the same command to evaluate.
             """
     )
 

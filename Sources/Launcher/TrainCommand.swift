@@ -12,6 +12,8 @@ struct TrainCommand: ParsableCommand {
             logits go to runDir (default runs/<name>). By default a run resumes from the newest \
             checkpoint in runDir that opens and verifies. SIGTERM, SIGINT or SIGUSR1 finishes the \
             current step, writes a checkpoint and exits 0; run the same command to continue. \
+            During the evaluation after training, they stop it at the next batch and exit 0; \
+            rerunning the same command then trains nothing and redoes only the evaluation. \
             Under mpirun, send them to the ranks or through cluster/mpirun-graceful.sh: \
             Open MPI's mpirun turns its own SIGTERM or SIGINT into an abort with status 1.
             """

@@ -4,9 +4,13 @@ import Foundation
 import Model
 
 /// Runs the trainer for `train` and `eval`: rank 0 shows progress and the outcome; any failure
-/// ends every rank with one line on standard error and status 1. A stalled rank cannot take part
+/// ends every rank with one line on standard error and status 1. A stop request ends `train`
+/// with status 0 (it resumes) and `eval` with `evaluationStoppedStatus` (nothing was evaluated). A stalled rank cannot take part
 /// in an orderly exit, so the rank that names it aborts the whole job (`MPI_Abort`, status 1).
 enum TrainingSession {
+    /// `eval`'s status when a stop request ended it before the evaluation was written.
+    static let evaluationStoppedStatus: Int32 = 3
+
     static func run(_ path: String, options: TrainerOptions) throws {
         // First, before MPI starts: a stop signal that arrives while the job starts up must be a
         // request, not the signal's default action (which kills the rank with a failure status).
@@ -19,7 +23,10 @@ enum TrainingSession {
             let trainer = try Trainer(configuration: configuration, communicator: communicator, observer: display,
                                       stopRequest: stopRequest, options: options)
             let summary = try trainer.run()
-            if communicator.isRoot { report(summary, configuration: configuration) }
+            if communicator.isRoot { report(summary, configuration: configuration, evaluationOnly: options.evaluationOnly) }
+            if summary.stopped && options.evaluationOnly { throw ExitCode(evaluationStoppedStatus) }
+        } catch let exit as ExitCode {
+            throw exit
         } catch let stall as StalledRanks {
             FileHandle.standardError.write(Data("error: \(stall)\n".utf8))
             communicator.abort(code: ExitCode.failure.rawValue)
@@ -33,9 +40,14 @@ enum TrainingSession {
         }
     }
 
-    private static func report(_ summary: RunSummary, configuration: RunConfiguration) {
+    private static func report(_ summary: RunSummary, configuration: RunConfiguration, evaluationOnly: Bool) {
         if summary.stopped {
-            if let checkpoint = summary.lastCheckpoint {
+            let checkpointNote = summary.lastCheckpoint.map { " (\($0))" } ?? ""
+            if evaluationOnly {
+                print("stopped during \(summary.interruptedEvaluation ?? "the start"); nothing of the evaluation was written; run the same command to evaluate")
+            } else if let task = summary.interruptedEvaluation {
+                print("stopped during \(task): training is complete and checkpointed\(checkpointNote); run the same command to redo only the evaluation")
+            } else if let checkpoint = summary.lastCheckpoint {
                 print("stopped after a checkpoint (\(checkpoint)); run the same command to continue")
             } else {
                 print("stopped before training started; nothing written; run the same command to start")

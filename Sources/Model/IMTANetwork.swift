@@ -20,6 +20,8 @@ public final class IMTANetwork: TrainableNetwork {
     public var batchNormReducer: CrossReplicaReducer? {
         didSet { backbone.batchNormReducer = batchNormReducer }
     }
+    /// Told during `backward` as the tail of `heads.gradients` becomes final (overlapped all-reduce).
+    public var gradientReadyObserver: GradientReadyObserver?
 
     public var exitCount: Int { backbone.exitCount }
     public var classCount: Int { backbone.classCount }
@@ -41,6 +43,8 @@ public final class IMTANetwork: TrainableNetwork {
     private let classifierInputs: [PlannedMatrix]
     private let predictions: [PlannedMatrix]
     private var forwardCount = 0
+    /// After the backward of the k-th exit from the last, gradients from `finalGradientBoundaries[k]` on are final.
+    private let finalGradientBoundaries: [Int]
 
     /// New heads on `backbone`, initialised as PyTorch's defaults (Linear uniform(+-1/sqrt(in)) for
     /// weight and bias, BatchNorm1d 1/0) from `seed`.
@@ -81,6 +85,13 @@ public final class IMTANetwork: TrainableNetwork {
             InlineSubnetworkCollaborationModule(index: $0, classes: classes, width: widths[$0 + 1], parameters: headParameters,
                                                 buffers: headStatistics, maximumBatchSize: batch)
         }
+
+        // The backward of exit i writes its classifier and, for i > 0, the ISC module feeding it.
+        finalGradientBoundaries = GradientReadiness(writes: (0..<exits).reversed().map { exit in
+            let prefixes = ["classifier.\(exit)."] + (exit > 0 ? ["isc_modules.\(exit - 1)."] : [])
+            return headParameters.views.filter { view in prefixes.contains { view.name.hasPrefix($0) } }
+                .map { $0.offset..<($0.offset + $0.count) }
+        }).boundaries
 
         var generator = SeededGenerator(seed: seed)
         for exit in 0..<exits {
@@ -149,7 +160,8 @@ public final class IMTANetwork: TrainableNetwork {
     public func backward() {
         let n = forwardCount
         let classes = classCount
-        for exit in stride(from: exitCount - 1, through: 0, by: -1) {
+        for (position, exit) in stride(from: exitCount - 1, through: 0, by: -1).enumerated() {
+            defer { gradientReadyObserver?.gradientsAreFinal(from: finalGradientBoundaries[position]) }
             let weight = classifiers[exit].weight
             let weightGradient = classifiers[exit].weightGradient, biasGradient = classifiers[exit].biasGradient
             if exit == 0 {

@@ -21,6 +21,8 @@ public final class MSDNet: TrainableNetwork {
     /// Rescale the coarsest scale's gradient between exits (IMTA GE). Takes effect at the next backward.
     public var gradientEquilibrium: Bool
     public var batchNormReducer: CrossReplicaReducer?
+    /// Told during `backward` as the tail of `parameters.gradients` becomes final (overlapped all-reduce).
+    public var gradientReadyObserver: GradientReadyObserver?
 
     public var exitCount: Int { architecture.exitCount }
     public var classCount: Int { architecture.configuration.classes }
@@ -43,7 +45,7 @@ public final class MSDNet: TrainableNetwork {
         precondition(maximumBatchSize >= 1, "maximumBatchSize must be at least 1")
         let architecture = try MSDNetArchitecture(configuration)
         self.architecture = architecture
-        self.parameters = ParameterArena(tensors: PointwiseGroups(architecture).arenaOrder(architecture.parameterTensors))
+        self.parameters = ParameterArena(tensors: PointwiseGroups(architecture).arenaOrder(architecture.parameterTensorsInForwardOrder))
         self.buffers = BufferArena(batchNormLayers: architecture.batchNormLayers)
         self.maximumBatchSize = maximumBatchSize
         self.gradientEquilibrium = gradientEquilibrium
@@ -79,7 +81,8 @@ public final class MSDNet: TrainableNetwork {
     /// ACCUMULATING into `parameters.gradients`. The logits gradients are consumed.
     public func backward(images: UnsafePointer<Float>) {
         precondition(forwardWasTraining, "backward needs a training-mode forward first")
-        plan.backward(images: images, count: forwardCount, gradientEquilibrium: gradientEquilibrium, reducer: batchNormReducer)
+        plan.backward(images: images, count: forwardCount, gradientEquilibrium: gradientEquilibrium, reducer: batchNormReducer,
+                      gradientReadyObserver: gradientReadyObserver)
     }
 
     // MARK: - TrainableNetwork (phase I)
@@ -301,6 +304,8 @@ final class ExecutionPlan {
     /// Floats allocated for activations, gradients and scratch.
     private(set) var allocatedFloats = 0
     var profile: OperatorProfile?
+    /// After backward step k, gradients from `finalGradientBoundaries[k]` to the arena's end are final.
+    private(set) var finalGradientBoundaries: [Int] = []
     private var indexAllocations: [UnsafeMutablePointer<Int32>] = []
 
     init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int) {
@@ -453,6 +458,7 @@ final class ExecutionPlan {
             steps.append(.classifierOutput(exit: blockIndex, input: input.tensor))
             steps.append(.gradientRescale(segment: coarsest.segment, channels: coarsest.channels, factor: factors.intoNextBlock))
         }
+        finalGradientBoundaries = GradientReadiness(writes: backwardGradientWrites(arena: parameters)).boundaries
     }
 
     deinit {
@@ -532,14 +538,16 @@ final class ExecutionPlan {
     }
 
     /// Replays the tape backwards from `logits[e].gradients`, accumulating parameter gradients.
-    func backward(images: UnsafePointer<Float>, count n: Int, gradientEquilibrium: Bool, reducer: CrossReplicaReducer?) {
+    func backward(images: UnsafePointer<Float>, count n: Int, gradientEquilibrium: Bool, reducer: CrossReplicaReducer?,
+                  gradientReadyObserver: GradientReadyObserver? = nil) {
         timed("zero segment gradients") {
             for segment in 0..<segmentCount {
                 let tensor = tensors[segment]
                 tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
             }
         }
-        for step in steps.reversed() {
+        for (position, step) in steps.reversed().enumerated() {
+            defer { gradientReadyObserver?.gradientsAreFinal(from: finalGradientBoundaries[position]) }
             switch step {
             case let .unit(index):
                 let unit = units[index]

@@ -30,6 +30,9 @@ public protocol TrainableNetwork: AnyObject {
     var runningStatistics: [BufferArena] { get }
     /// Sums BatchNorm batch statistics across ranks (synchronised BN) when set.
     var batchNormReducer: CrossReplicaReducer? { get set }
+    /// Told during `trainingStep`'s backward pass as the tail of `trainableParameters.gradients`
+    /// becomes final, so that averaging it across ranks can overlap the rest of the pass.
+    var gradientReadyObserver: GradientReadyObserver? { get set }
     /// Training-mode forward, loss and backward for `images` `[C, n, H, W]` (channel-major) and
     /// `labels` `[n]`. Zeroes, then fills `trainableParameters.gradients`. `n <= maximumBatchSize`.
     func trainingStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) -> TrainingStepResult

@@ -108,6 +108,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.evaluation.budgets, 40)
         XCTAssertEqual(configuration.evaluation.batchSize, 128)
         XCTAssertEqual(configuration.distributed.stallTimeout, 600)
+        XCTAssertEqual(configuration.distributed.bucketBytes, 4_194_304)
     }
 
     func testEncodedConfigurationDecodesToTheSameValue() throws {
@@ -240,6 +241,11 @@ final class ConfigurationTests: XCTestCase {
     func testNegativeStallTimeoutIsRejected() throws {
         try assertRejected("distributed.stallTimeout", setTo: -1)
         try assertRejected("distributed.stallTimeout", setTo: "5 minutes")
+    }
+
+    func testNegativeOrFractionalBucketBytesAreRejected() throws {
+        try assertRejected("distributed.bucketBytes", setTo: -1)
+        try assertRejected("distributed.bucketBytes", setTo: 1.5)
     }
 
     func testNegativeEpochsAreRejected() throws {

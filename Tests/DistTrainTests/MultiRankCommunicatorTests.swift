@@ -128,4 +128,65 @@ final class MultiRankCommunicatorTests: XCTestCase {
             XCTAssertEqual(Set(everywhere.map(\.bitPattern)).count, 1, "ranks report different times")
         }
     }
+
+    // MARK: - Gradient buckets overlapped with the backward pass
+
+    static let network = MSDNetConfiguration(stem: .cifar, inputChannels: 2, inputSize: 16, classes: 5, nBlocks: 2,
+                                             stepmode: .linearGrowth, step: 1, base: 1, nChannels: 4, growthRate: 2,
+                                             grFactor: [1, 2], bnFactor: [1, 2], prune: .max, reduction: 0.5, bottleneck: true)
+
+    /// Runs one training step of `network` on this rank's own batch.
+    func trainingStep(_ network: TrainableNetwork, seed: UInt64) {
+        let configuration = Self.network, count = 3
+        var generator = SeededGenerator(seed: seed &+ UInt64(world.rank) &* 1000)
+        let images = (0..<(configuration.inputChannels * count * configuration.inputSize * configuration.inputSize))
+            .map { _ in Float(generator.normal()) }
+        let labels = (0..<count).map { _ in Int32(generator.next() % UInt64(configuration.classes)) }
+        _ = images.withUnsafeBufferPointer { images in
+            labels.withUnsafeBufferPointer { labels in
+                network.trainingStep(images: images.baseAddress!, labels: labels.baseAddress!, count: count)
+            }
+        }
+    }
+
+    /// The same step's gradients averaged in small buckets started during the backward pass
+    /// (with synchronised BatchNorm issuing its own collectives in between) and averaged with one
+    /// all-reduce after it: the same bits, on every rank, in phase I and phase II, polled by the
+    /// stall watch or waited for plainly.
+    func testGradientBucketsDuringBackwardAverageBitForBitLikeOneAllReduceAfterIt() throws {
+        let watched = try Communicator.world()
+        try watched.watchForStalls(timeout: 60)
+        let backbone = try MSDNet(configuration: Self.network, gradientEquilibrium: true, maximumBatchSize: 3, seed: 3)
+        let heads = IMTANetwork(backbone: backbone, distillation: OneForAllDistillation(temperature: 2, gamma: 0.3),
+                                detachCollaboration: false, seed: 4)
+        for communicator in [watched, world!] {
+            for network in [backbone, heads] as [TrainableNetwork] {
+                network.batchNormReducer = communicator
+                let arena = network.trainableParameters
+                let gradients = UnsafeMutableBufferPointer(start: arena.gradients, count: arena.count)
+                network.gradientReadyObserver = nil
+                trainingStep(network, seed: 11)
+                try communicator.allReduceAverage(gradients)
+                let afterBackward = Array(gradients)
+
+                let buckets = GradientBuckets(communicator: communicator, arena: arena, bucketBytes: 64)
+                network.gradientReadyObserver = buckets
+                trainingStep(network, seed: 11)
+                try buckets.finishAveraging()
+                network.gradientReadyObserver = nil
+                let name = network is IMTANetwork ? "phase II" : "phase I"
+                XCTAssertEqual(Array(gradients).map(\.bitPattern), afterBackward.map(\.bitPattern), name)
+                let checksum = gradients.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1.bitPattern) }
+                XCTAssertEqual(Set(try communicator.allGather(Int64(bitPattern: checksum))).count, 1, name)
+
+                XCTAssertGreaterThan(buckets.ranges.count, 3, name)
+                XCTAssertEqual(buckets.ranges.map(\.count).reduce(0, +), arena.count, name)
+                XCTAssertEqual(buckets.bucketsStarted, buckets.ranges.count, name)
+                // Phase I: all but the buckets of the first block start while the backward pass runs;
+                // phase II: those of the last exit's heads.
+                XCTAssertGreaterThan(buckets.bucketsStartedDuringBackward, network is IMTANetwork ? 0 : buckets.ranges.count / 2, name)
+            }
+            backbone.batchNormReducer = nil
+        }
+    }
 }

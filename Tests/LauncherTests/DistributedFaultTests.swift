@@ -357,6 +357,107 @@ extension TrainingRunTests {
         XCTAssertTrue(checkpoints("busy-root").contains("phase2-epoch1.h5"))
     }
 
+    // MARK: - Overlapped gradient all-reduce
+
+    /// Gradients averaged in small buckets during the backward pass (phases I and II, with
+    /// synchronised BatchNorm) end with the weights of one all-reduce after it, bit for bit, on
+    /// 2 and 3 ranks.
+    func testBucketsDuringBackwardEndBitIdenticalToOneAllReduceAfterIt() throws {
+        for ranks in [2, 3] {
+            for (name, bucketBytes) in [("after-backward-\(ranks)", 0), ("overlapped-\(ranks)", 256)] {
+                let path = try write(configuration(name: name, batch: 48, phase1Epochs: 1, phase2Epochs: 1, evaluation: false) {
+                    $0["syncBatchNorm"] = true
+                    $0["distributed"] = ["bucketBytes": bucketBytes]
+                })
+                assertSuccess(try trainTimeBoxed([path, "--verify-replicas"], ranks: ranks))
+            }
+            try assertSameState(runDirectory("after-backward-\(ranks)").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                                runDirectory("overlapped-\(ranks)").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                                statisticsToRounding: false)
+        }
+    }
+
+    /// `bench --overlap` on 2 ranks times the three kinds of step and says how many buckets
+    /// started during the backward pass; it refuses to be combined with another measurement.
+    func testOverlapBenchmarkReportsTheHiddenFractionOnTwoRanks() throws {
+        let path = try write(configuration(name: "overlap-bench") { $0["distributed"] = ["bucketBytes": 256] })
+        let launched = try DistTrainExecutable.launch(["bench", path, "--overlap", "--steps", "2", "--batch-size", "4",
+                                                       "--threads", "1"], ranks: 2, outputDirectory: directory)
+        let outcome = finish(launched, within: Self.launchTimeLimit)
+        assertSuccess(outcome)
+        for text in ["2 rank(s), batch 4 per rank", "compute only (no all-reduce)", "all-reduce after the backward pass",
+                     "buckets during the backward pass", "all-reduce time hidden:"] {
+            XCTAssertTrue(outcome.standardOutput.contains(text), "no \"\(text)\" in\n\(outcome.standardOutput)")
+        }
+        let buckets = outcome.standardOutput.firstMatch(of: /(\d+) buckets of 256 bytes \(([0-9.]+) started during/)
+        XCTAssertGreaterThan(Int(buckets?.output.1 ?? "") ?? 0, 10, outcome.standardOutput)
+        XCTAssertGreaterThan(Double(buckets?.output.2 ?? "") ?? 0, 5, outcome.standardOutput)
+
+        let combined = try DistTrainExecutable.run(["bench", path, "--overlap", "--all-reduce"], outputDirectory: directory)
+        XCTAssertEqual(combined.status, 64, combined.standardError)
+        XCTAssertTrue(combined.standardError.contains("--overlap measures only the overlap"), combined.standardError)
+    }
+
+    // MARK: - Stopping the evaluation
+
+    /// Waits (up to two minutes) until the job's standard output contains `text`.
+    func waitForOutput(_ launched: (process: Process, output: URL, error: URL), containing text: String) {
+        let deadline = Date().addingTimeInterval(120)
+        while launched.process.isRunning && Date() < deadline,
+              !((try? String(contentsOf: launched.output, encoding: .utf8)) ?? "").contains(text) { usleep(50_000) }
+    }
+
+    /// Steps recorded in the run's metrics.jsonl.
+    func stepsLogged(_ name: String) throws -> Int {
+        let text = try String(contentsOf: runDirectory(name).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        return text.split(separator: "\n").filter { line in
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return object?["kind"] as? String == "step"
+        }.count
+    }
+
+    /// SIGTERM to the ranks during the evaluation after training stops it at the next batch with
+    /// status 0 and one line saying so; the rerun trains nothing and redoes only the evaluation.
+    /// SIGINT to the ranks during `eval` stops it with status 3; its rerun evaluates.
+    func testStopDuringTheEvaluationIsHonouredAndTheRerunOnlyEvaluates() throws {
+        // One image per evaluation batch over the whole test set: seconds of evaluation to land in.
+        let path = try write(configuration(name: "stopped-evaluation") {
+            Self.set("data", "limitTest", to: 10_000, in: &$0)
+            Self.set("evaluation", "batchSize", to: 1, in: &$0)
+        })
+        let training = try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: directory)
+        waitForOutput(training, containing: "phase II test accuracy per exit")
+        let trainingRanks = try signalRanks(under: training.process.processIdentifier, SIGTERM)
+        let stopped = finish(training, within: Self.launchTimeLimit)
+        XCTAssertEqual(stopped.status, 0, stopped.standardOutput + stopped.standardError)
+        XCTAssertTrue(stopped.standardOutput.contains(
+            "stopped during the budgeted evaluation (test set): training is complete and checkpointed"), stopped.standardOutput)
+        XCTAssertTrue(stopped.standardOutput.contains("run the same command to redo only the evaluation"), stopped.standardOutput)
+        assertGone(trainingRanks)
+        let logits = runDirectory("stopped-evaluation").appendingPathComponent("logits.h5")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: logits.path), "the interrupted evaluation wrote logits.h5")
+        let steps = try stepsLogged("stopped-evaluation")
+        let written = checkpoints("stopped-evaluation")
+
+        let rerun = try trainTimeBoxed([path], ranks: 2)
+        assertSuccess(rerun)
+        XCTAssertEqual(try stepsLogged("stopped-evaluation"), steps, "the rerun trained again")
+        XCTAssertEqual(checkpoints("stopped-evaluation"), written, "the rerun wrote checkpoints")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: logits.path), rerun.standardOutput)
+        XCTAssertTrue(rerun.standardOutput.contains("exit MADDs"), rerun.standardOutput)
+
+        let evaluation = try DistTrainExecutable.launch(["eval", path], ranks: 2, outputDirectory: directory)
+        waitForOutput(evaluation, containing: "resuming from")
+        let evaluationRanks = try signalRanks(under: evaluation.process.processIdentifier, SIGINT)
+        let interrupted = finish(evaluation, within: Self.launchTimeLimit)
+        XCTAssertEqual(interrupted.status, 3, interrupted.standardOutput + interrupted.standardError)
+        XCTAssertTrue(interrupted.standardOutput.contains("stopped during the test accuracy; nothing of the evaluation was written"),
+                      interrupted.standardOutput)
+        assertGone(evaluationRanks)
+        let evaluated = try DistTrainExecutable.launch(["eval", path], ranks: 2, outputDirectory: directory)
+        assertSuccess(finish(evaluated, within: Self.launchTimeLimit))
+    }
+
     // MARK: - Several hosts
 
     /// cluster/local-hosts.sh: 2 hosts (network namespaces joined by a bridge, Open MPI over TCP

@@ -41,7 +41,7 @@ public final class Communicator {
     /// Whether this is rank 0, which writes files and prints progress.
     public var isRoot: Bool { rank == 0 }
 
-    private let handle: MPI_Comm?
+    let handle: MPI_Comm?
     /// Set by `watchForStalls(timeout:)`: collectives are then polled and a rank that keeps the
     /// others waiting too long is reported as `StalledRanks`.
     public private(set) var stallWatch: StallWatch?
@@ -112,7 +112,8 @@ public final class Communicator {
         guard let stallWatch else { return try Self.check(blocking(), operation) }
         var request: MPI_Request?
         try Self.check(nonBlocking(&request), operation)
-        try stallWatch.complete(&request, operation)
+        var requests = [request]
+        try stallWatch.complete(&requests, operation)
     }
 
     // MARK: - All-reduce
@@ -307,7 +308,7 @@ public final class Communicator {
 
     // MARK: - Helpers
 
-    private static func check(_ code: Int32, _ operation: String) throws {
+    static func check(_ code: Int32, _ operation: String) throws {
         guard code != shim_success() else { return }
         var message = [CChar](repeating: 0, count: Int(shim_max_error_string()) + 1)
         var length: Int32 = 0
@@ -315,7 +316,7 @@ public final class Communicator {
         throw CommunicatorError.mpiCallFailed(operation: operation, code: code, message: message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
     }
 
-    private func ensureActive(_ operation: String) throws {
+    func ensureActive(_ operation: String) throws {
         var finalized: Int32 = 0
         MPI_Finalized(&finalized)
         if finalized != 0 { throw CommunicatorError.finalized(operation: operation) }

@@ -60,8 +60,8 @@ public final class StallWatch {
         return try body()
     }
 
-    /// Polls `request` (a non-blocking collective) to completion, or throws `StalledRanks`.
-    func complete(_ request: inout MPI_Request?, _ operation: String) throws {
+    /// Polls `requests` (non-blocking collectives, counted as one) to completion, or throws `StalledRanks`.
+    func complete(_ requests: inout [MPI_Request?], _ operation: String) throws {
         sequence += 1
         let entered = Date()
         var deadline = entered.addingTimeInterval(timeout)
@@ -70,7 +70,7 @@ public final class StallWatch {
         let grace = max(0.5, min(2, timeout / 4))
         while true {
             var done: Int32 = 0
-            let code = MPI_Test(&request, &done, nil)
+            let code = MPI_Testall(Int32(requests.count), &requests, &done, nil)
             guard code == shim_success() else {
                 throw CommunicatorError.mpiCallFailed(operation: operation, code: code, message: "")
             }

@@ -54,14 +54,18 @@ public struct RunSummary: Sendable {
     /// Training images per second over every step this run took.
     public var trainingImagesPerSecond: Double
     public var lastCheckpoint: String?
+    /// What a stop request interrupted once the training was complete (e.g. "the budgeted
+    /// evaluation (test set)"); `stopped` is then true too.
+    public var interruptedEvaluation: String?
 }
 
 /// The two-phase data-parallel trainer of the paper: phase I trains the MSDNet with Gradient
 /// Equilibrium; phase II freezes it and trains the IMTA heads (Inline Subnetwork Collaboration +
 /// One-for-all Knowledge Distillation); then rank 0 runs the budgeted evaluation.
 ///
-/// Every rank runs the same code on its slice of each global batch; gradients are averaged with
-/// one all-reduce over the contiguous gradient arena, so every rank applies the same update.
+/// Every rank runs the same code on its slice of each global batch; gradients are averaged over
+/// the contiguous gradient arena, bucket by bucket while the backward pass still runs
+/// (`GradientBuckets`), so every rank applies the same update.
 public final class Trainer {
     public let configuration: RunConfiguration
     public let communicator: Communicator
@@ -93,9 +97,22 @@ public final class Trainer {
         configurationJSON = String(decoding: try encoder.encode(configuration), as: UTF8.self)
     }
 
-    /// Runs whatever of the schedule is left, then the evaluation.
+    /// Runs whatever of the schedule is left, then the evaluation. A stop request during the
+    /// evaluation ends it at the next batch, with `interruptedEvaluation` set: the training is
+    /// complete and checkpointed, so a rerun redoes only the evaluation.
     public func run() throws -> RunSummary {
         let started = Date()
+        do {
+            return try runSchedule(started: started)
+        } catch let interrupted as EvaluationInterrupted {
+            var summary = RunSummary(stopped: true, phase1TestAccuracy: nil, phase2TestAccuracy: nil, budgets: [],
+                                     exitCosts: [], wallSeconds: 0, trainingImagesPerSecond: 0, lastCheckpoint: nil)
+            summary.interruptedEvaluation = interrupted.task
+            return finish(summary, stopped: true, started: started)
+        }
+    }
+
+    private func runSchedule(started: Date) throws -> RunSummary {
         ComputeThreads.set(threadsPerRank())
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         if options.evaluationOnly { try requireCheckpointToEvaluate() }
@@ -167,7 +184,12 @@ public final class Trainer {
                 let finished = try trainPhase(1, network: backbone, optimizer: backboneOptimizer, settings: phase1,
                                               data: data, from: (position.epoch, position.step))
                 guard finished else { return finish(summary, stopped: true, started: started) }
-                summary.phase1TestAccuracy = try testAccuracy(backbone, data: data)
+                do {
+                    summary.phase1TestAccuracy = try testAccuracy(backbone, data: data, of: "phase I's test accuracy")
+                } catch is EvaluationInterrupted {
+                    // Phase I ended with a checkpoint; a rerun goes on from there, as after any stop.
+                    return finish(summary, stopped: true, started: started)
+                }
                 observer?.note("phase I test accuracy per exit: \(formatted(summary.phase1TestAccuracy!))")
             }
             position = (2, 0, 0)
@@ -181,13 +203,13 @@ public final class Trainer {
                 let finished = try trainPhase(2, network: network, optimizer: optimizer, settings: phase2,
                                               data: data, from: (position.epoch, position.step))
                 guard finished else { return finish(summary, stopped: true, started: started) }
-                summary.phase2TestAccuracy = try testAccuracy(network, data: data)
+                summary.phase2TestAccuracy = try testAccuracy(network, data: data, of: "phase II's test accuracy")
                 observer?.note("phase II test accuracy per exit: \(formatted(summary.phase2TestAccuracy!))")
             }
             finalNetwork = network
         }
         if options.evaluationOnly {
-            let accuracy = try testAccuracy(finalNetwork, data: data)
+            let accuracy = try testAccuracy(finalNetwork, data: data, of: "the test accuracy")
             if finalNetwork is IMTANetwork { summary.phase2TestAccuracy = accuracy } else { summary.phase1TestAccuracy = accuracy }
         }
         if configuration.evaluation.enabled || options.evaluationOnly {
@@ -265,6 +287,11 @@ public final class Trainer {
         }
         let parameters = network.trainableParameters
         let exits = network.exitCount
+        let bucketBytes = configuration.distributed.bucketBytes
+        let buckets = worldSize > 1 && bucketBytes > 0
+            ? GradientBuckets(communicator: communicator, arena: parameters, bucketBytes: bucketBytes) : nil
+        network.gradientReadyObserver = buckets
+        defer { network.gradientReadyObserver = nil }
         observer?.phaseWillStart(PhaseStart(phase: phase, epochs: settings.epochs, stepsPerEpoch: stepsPerEpoch,
                                             firstEpoch: start.epoch, firstStep: start.step,
                                             trainableParameters: parameters.count))
@@ -285,7 +312,11 @@ public final class Trainer {
                 let result = network.trainingStep(images: batch.images, labels: batch.labels, count: batch.count)
                 stepsThisRun += 1
                 if let limit = options.stopAfterSteps, stepsThisRun >= limit { stopRequest.request(signal: 0) }
-                try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: parameters.gradients, count: parameters.count))
+                if let buckets {
+                    try buckets.finishAveraging()
+                } else if worldSize > 1 {
+                    try communicator.allReduceAverage(UnsafeMutableBufferPointer(start: parameters.gradients, count: parameters.count))
+                }
 
                 var statistics = StepStatistics(result, samples: batch.count, stopRequested: stopRequest.isRequested)
                 try statistics.sum(over: communicator)

@@ -16,7 +16,8 @@ extension Trainer {
         let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
         defer { logits.forEach { $0.deallocate() } }
         var count = 0
-        while let batch = try stream.next() {
+        try forEachBatch(of: stream, interrupting: split == .validation ? "the budgeted evaluation (validation hold-out)"
+                                                                        : "the budgeted evaluation (test set)") { batch in
             network.predict(images: batch.images, count: batch.count, logits: logits)
             for exit in 0..<exits {
                 for row in 0..<batch.count {
@@ -37,8 +38,10 @@ extension Trainer {
         }
     }
 
-    /// Top-1 accuracy (percent) per exit on `split`, over every rank.
-    func accuracy(_ network: TrainableNetwork, data: TrainingData, split: EvaluationSplit) throws -> [Double] {
+    /// Top-1 accuracy (percent) per exit on `split`, over every rank. With `interrupting` (what
+    /// it is, for the message), a stop request ends it at the next batch (`EvaluationInterrupted`).
+    func accuracy(_ network: TrainableNetwork, data: TrainingData, split: EvaluationSplit,
+                  interrupting task: String? = nil) throws -> [Double] {
         let classes = network.classCount, exits = network.exitCount
         let batchSize = min(configuration.evaluation.batchSize, network.maximumBatchSize)
         let stream = data.evaluationBatches(split: split, batchSize: batchSize, rank: communicator.rank,
@@ -46,7 +49,7 @@ extension Trainer {
         let logits = (0..<exits).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: batchSize * classes) }
         defer { logits.forEach { $0.deallocate() } }
         var counts = [Double](repeating: 0, count: exits + 1)
-        while let batch = try stream.next() {
+        try forEachBatch(of: stream, interrupting: task) { batch in
             network.predict(images: batch.images, count: batch.count, logits: logits)
             for exit in 0..<exits {
                 for row in 0..<batch.count where Argmax.index(logits[exit] + row * classes, count: classes) == Int(batch.labels[row]) {
@@ -59,8 +62,28 @@ extension Trainer {
         return (0..<exits).map { 100 * counts[$0] / max(counts[exits], 1) }
     }
 
-    func testAccuracy(_ network: TrainableNetwork, data: TrainingData) throws -> [Double] {
-        try accuracy(network, data: data, split: .test)
+    /// Per-exit test accuracy; a stop request ends it at the next batch (`EvaluationInterrupted`).
+    func testAccuracy(_ network: TrainableNetwork, data: TrainingData, of task: String) throws -> [Double] {
+        try accuracy(network, data: data, split: .test, interrupting: task)
+    }
+
+    /// Runs `body` on every batch of `stream`. With `task`, every rank first learns (one small
+    /// all-reduce per batch) whether any rank has a stop request, which ends the loop on every
+    /// rank with `EvaluationInterrupted`, and whether any rank still has a batch: the ranks'
+    /// slices can differ by one batch, and all of them must take part in every all-reduce.
+    func forEachBatch(of stream: BatchStream, interrupting task: String?, _ body: (Batch) throws -> Void) throws {
+        guard let task else {
+            while let batch = try stream.next() { try body(batch) }
+            return
+        }
+        while true {
+            let batch = try stream.next()
+            var flags: [Int64] = [stopRequest.isRequested ? 1 : 0, batch == nil ? 0 : 1]
+            try communicator.allReduce(&flags, .sum)
+            if flags[0] > 0 { throw EvaluationInterrupted(task: task) }
+            if flags[1] == 0 { return }
+            if let batch { try body(batch) }
+        }
     }
 
     /// Why a run without a validation hold-out has no budget curve.
@@ -133,4 +156,11 @@ extension Trainer {
     func formatted(_ accuracies: [Double]) -> String {
         accuracies.map { String(format: "%.2f", $0) }.joined(separator: "  ")
     }
+}
+
+/// A stop request ended an evaluation at a batch boundary; every rank throws it together.
+struct EvaluationInterrupted: CollectiveError, CustomStringConvertible {
+    /// What was interrupted, e.g. "the budgeted evaluation (test set)".
+    var task: String
+    var description: String { "stop requested during \(task)" }
 }

@@ -1,0 +1,47 @@
+import CMPIShim
+
+/// A non-blocking collective in flight: started by `Communicator.startAllReduce`, progressed by
+/// `Communicator.progress`, finished by `Communicator.complete`. Its buffer must stay untouched
+/// until it has completed.
+public struct PendingCollective {
+    var request: MPI_Request?
+    let operation: String
+}
+
+extension Communicator {
+    /// Starts replacing every element of `buffer` by its reduction over all ranks
+    /// (`MPI_Iallreduce`, in place) and returns at once. Every rank starts the same collectives
+    /// in the same order.
+    public func startAllReduce<Element: CommunicatorElement>(_ buffer: UnsafeMutableBufferPointer<Element>,
+                                                            _ reduction: Reduction) throws -> PendingCollective {
+        let operation = "all-reduce \(buffer.count) elements"
+        try ensureActive(operation)
+        guard buffer.count <= Int(Int32.max) else { throw CommunicatorError.countTooLarge(operation: operation, count: buffer.count) }
+        var pending = PendingCollective(request: nil, operation: operation)
+        try Self.check(MPI_Iallreduce(shim_in_place(), buffer.baseAddress, Int32(buffer.count),
+                                      Element.communicatorElementType.datatype, reduction.operation, handle, &pending.request),
+                       operation)
+        return pending
+    }
+
+    /// Lets MPI advance `pending`. Open MPI has no progress thread: a non-blocking collective
+    /// moves only while its rank is inside an MPI call, so long computations call this now and then.
+    public func progress(_ pending: inout [PendingCollective]) throws {
+        var requests = pending.map(\.request)
+        var done: Int32 = 0
+        try Self.check(MPI_Testall(Int32(requests.count), &requests, &done, nil), pending.first?.operation ?? "progress")
+        for index in pending.indices { pending[index].request = requests[index] }
+    }
+
+    /// Returns once every collective of `pending` has completed: polled by the stall watch (as
+    /// one collective) when one is set, else `MPI_Waitall`.
+    public func complete(_ pending: inout [PendingCollective], _ operation: String) throws {
+        var requests = pending.map(\.request)
+        defer { for index in pending.indices { pending[index].request = requests[index] } }
+        if let stallWatch {
+            try stallWatch.complete(&requests, operation)
+        } else {
+            try Self.check(MPI_Waitall(Int32(requests.count), &requests, nil), operation)
+        }
+    }
+}
