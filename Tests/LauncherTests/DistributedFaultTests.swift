@@ -377,6 +377,23 @@ extension TrainingRunTests {
         }
     }
 
+    /// On 4 ranks, with buckets of 64 KB and more (where Open MPI reduces by reduce-scatter and
+    /// all-gather instead of a binomial tree), every rank holds the same weights after every
+    /// step (--verify-replicas) and a second run ends with the first one's weights, bit for bit.
+    func testBucketsOnFourRanksKeepTheRanksIdenticalAndRepeatBitForBit() throws {
+        for name in ["four-ranks-first", "four-ranks-second"] {
+            let path = try write(configuration(name: name, batch: 48, phase1Epochs: 1, phase2Epochs: 1, evaluation: false) {
+                Self.set("model", "nChannels", to: 16, in: &$0)
+                Self.set("model", "growthRate", to: 8, in: &$0)
+                $0["distributed"] = ["bucketBytes": 65536]
+            })
+            assertSuccess(try trainTimeBoxed([path, "--verify-replicas"], ranks: 4))
+        }
+        try assertSameState(runDirectory("four-ranks-first").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                            runDirectory("four-ranks-second").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                            statisticsToRounding: false)
+    }
+
     /// `bench --overlap` on 2 ranks times the three kinds of step and says how many buckets
     /// started during the backward pass; it refuses to be combined with another measurement.
     func testOverlapBenchmarkReportsTheHiddenFractionOnTwoRanks() throws {

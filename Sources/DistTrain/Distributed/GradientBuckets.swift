@@ -8,10 +8,14 @@ import Model
 /// progress the buckets in flight; `finishAveraging()` waits for the rest and divides by the
 /// world size.
 ///
-/// Same result as one all-reduce of the whole arena after the backward pass: each element is
-/// summed by the same non-blocking algorithm whatever the bucket it is in (Open MPI reduces
-/// in-place `MPI_Iallreduce` elementwise over a fixed binomial tree), then divided by the world
-/// size, so every rank holds the same bits and a rerun the same as the first run.
+/// Each bucket's contributions are copied to a second buffer first, so that from 4 ranks Open MPI
+/// can use its bandwidth-optimal algorithms instead of the binomial tree it uses in place.
+///
+/// Results: on 2 and 3 ranks every element is summed over the same binomial tree whatever
+/// bucket it is in, so the bits are those of one in-place all-reduce of the whole arena. From 4
+/// ranks reduce-scatter may associate the sum otherwise, but each block of a bucket is reduced
+/// on one rank and copied to the others (then all-gather), so every rank holds the same bits,
+/// and the same buckets give a rerun the same bits.
 public final class GradientBuckets: GradientReadyObserver {
     /// The buckets' arena ranges, from the end of the arena backwards: the order they start in.
     public let ranges: [Range<Int>]
@@ -23,6 +27,8 @@ public final class GradientBuckets: GradientReadyObserver {
     private let communicator: Communicator
     private let gradients: UnsafeMutablePointer<Float>
     private let count: Int
+    /// This rank's gradients, copied bucket by bucket as each starts (the all-reduce's send buffer).
+    private let contributions: UnsafeMutablePointer<Float>
     private var started = 0
     private var pending: [PendingCollective] = []
     /// The first MPI failure of this pass: the observer cannot throw, `finishAveraging` does.
@@ -34,6 +40,7 @@ public final class GradientBuckets: GradientReadyObserver {
         self.communicator = communicator
         gradients = arena.gradients
         count = arena.count
+        contributions = .allocate(capacity: max(arena.count, 1))
         let bucketFloats = max(1, min(bucketBytes / MemoryLayout<Float>.size, Int(Int32.max)))
         var ranges: [Range<Int>] = []
         var end = arena.count
@@ -44,6 +51,8 @@ public final class GradientBuckets: GradientReadyObserver {
         }
         self.ranges = ranges
     }
+
+    deinit { contributions.deallocate() }
 
     public func gradientsAreFinal(from offset: Int) {
         guard failure == nil else { return }
@@ -74,8 +83,10 @@ public final class GradientBuckets: GradientReadyObserver {
     }
 
     private func start(_ range: Range<Int>) throws {
+        (contributions + range.lowerBound).update(from: gradients + range.lowerBound, count: range.count)
         pending.append(try communicator.startAllReduce(
-            UnsafeMutableBufferPointer(start: gradients + range.lowerBound, count: range.count), .sum))
+            UnsafeMutableBufferPointer(start: gradients + range.lowerBound, count: range.count), .sum,
+            contributions: contributions + range.lowerBound))
         started += 1
         bucketsStarted += 1
     }
