@@ -539,7 +539,7 @@ final class ExecutionPlan {
 
     /// Replays the tape backwards from `logits[e].gradients`, accumulating parameter gradients.
     func backward(images: UnsafePointer<Float>, count n: Int, gradientEquilibrium: Bool, reducer: CrossReplicaReducer?,
-                  gradientReadyObserver: GradientReadyObserver? = nil) {
+                  gradientReadyObserver: GradientReadyObserver?) {
         timed("zero segment gradients") {
             for segment in 0..<segmentCount {
                 let tensor = tensors[segment]

@@ -438,23 +438,32 @@ extension TrainingRunTests {
     /// SIGINT to the ranks during `eval` stops it with status 3; its rerun evaluates.
     func testStopDuringTheEvaluationIsHonouredAndTheRerunOnlyEvaluates() throws {
         // One image per evaluation batch over the whole test set: seconds of evaluation to land in.
-        let path = try write(configuration(name: "stopped-evaluation") {
-            Self.set("data", "limitTest", to: 10_000, in: &$0)
-            Self.set("evaluation", "batchSize", to: 1, in: &$0)
-        })
+        func runFile(evaluation: Bool) -> [String: Any] {
+            configuration(name: "stopped-evaluation", evaluation: evaluation) {
+                Self.set("data", "limitTest", to: 10_000, in: &$0)
+                Self.set("evaluation", "batchSize", to: 1, in: &$0)
+            }
+        }
+        // Trained to the end first, so that the signal can wait for the restore: after it comes
+        // nothing but the evaluation (the signal is honoured at its first batch at the latest).
+        let path = try write(runFile(evaluation: false))
+        assertSuccess(try trainTimeBoxed([path], ranks: 2))
+        try JSONSerialization.data(withJSONObject: runFile(evaluation: true)).write(to: URL(fileURLWithPath: path))
+        let steps = try stepsLogged("stopped-evaluation")
+        let written = checkpoints("stopped-evaluation")
+
         let training = try DistTrainExecutable.launch(["train", path], ranks: 2, outputDirectory: directory)
-        waitForOutput(training, containing: "phase II test accuracy per exit")
+        waitForOutput(training, containing: "resuming from")
         let trainingRanks = try signalRanks(under: training.process.processIdentifier, SIGTERM)
         let stopped = finish(training, within: Self.launchTimeLimit)
         XCTAssertEqual(stopped.status, 0, stopped.standardOutput + stopped.standardError)
+        XCTAssertTrue(stopped.standardOutput.contains("stopped during the budgeted evaluation"), stopped.standardOutput)
         XCTAssertTrue(stopped.standardOutput.contains(
-            "stopped during the budgeted evaluation (test set): training is complete and checkpointed"), stopped.standardOutput)
-        XCTAssertTrue(stopped.standardOutput.contains("run the same command to redo only the evaluation"), stopped.standardOutput)
+            "training is complete and checkpointed (\(runDirectory("stopped-evaluation").path)/checkpoints/phase2-epoch1.h5); "
+                + "run the same command to redo only the evaluation"), stopped.standardOutput)
         assertGone(trainingRanks)
         let logits = runDirectory("stopped-evaluation").appendingPathComponent("logits.h5")
         XCTAssertFalse(FileManager.default.fileExists(atPath: logits.path), "the interrupted evaluation wrote logits.h5")
-        let steps = try stepsLogged("stopped-evaluation")
-        let written = checkpoints("stopped-evaluation")
 
         let rerun = try trainTimeBoxed([path], ranks: 2)
         assertSuccess(rerun)

@@ -77,7 +77,7 @@ public final class GradientBuckets: GradientReadyObserver {
         }
         if let failure { throw failure }
         while started < ranges.count { try start(ranges[started]) }
-        try communicator.complete(&pending, "all-reduce \(count) gradient elements in \(ranges.count) buckets")
+        try communicator.complete(&pending, "all-reduce \(count) gradient elements in \(ranges.count) bucket(s)")
         let divisor = Float(communicator.size)
         for index in 0..<count { gradients[index] /= divisor }
     }
