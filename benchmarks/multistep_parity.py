@@ -16,8 +16,9 @@ pytorch_reference.py), started from the reference's own initialisation (rounded 
 
 The images are the first 70 x --batch training images, zero-padded 28 -> 32 and normalised
 (mean 0.2860, std 0.3530) as disttrain's loader does; both sides get the same tensors. The
-reference runs twice, in float32 (what is compared against) and in float64 (to measure how far
-float32 rounding alone moves a 70-step trajectory). The recording is written to --out, then
+reference runs in float32 (what is compared against), in float64, and --float32-copies more times
+in float32 from the start moved by 1 ulp at random: how far float32 rounding alone moves a 70-step
+trajectory, measured as the spread of the reference's own runs. The recording is written to --out, then
 `disttrain check-reference --replay` replays it with the project's network, optimizer and
 schedule and compares every step's loss and the weights and BatchNorm buffers after each phase
 (tolerance: see Sources/DistTrain/ReferenceReplay.swift).
@@ -29,7 +30,7 @@ about the implementation. The schedule's shape, momentum, Nesterov, weight decay
 switch are the run's; an error in their order shows at any learning rate.
 
 usage: multistep_parity.py --reference IMTA_CHECKOUT [--data /usr/share/datasets/fashion-mnist]
-                           [--out /tmp/multistep.h5] [--batch 64] [--seed 0] [--disttrain PATH]
+                           [--out /tmp/multistep.h5] [--batch 64] [--seed 0] [--float32-copies 3] [--disttrain PATH]
 """
 import argparse
 import contextlib
@@ -53,6 +54,8 @@ parser.add_argument('--seed', type=int, default=0)
 parser.add_argument('--threads', type=int, default=2)
 parser.add_argument('--lr', type=float, default=0.01,
                     help='base learning rate of both phases (the run file has 0.1; see below)')
+parser.add_argument('--float32-copies', type=int, default=3,
+                    help='further float32 runs of the reference from the start moved by 1 ulp at random (the tolerance)')
 parser.add_argument('--disttrain', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '.build', 'release', 'disttrain'))
 
 CONFIG = {'data': 'cifar10', 'nBlocks': 5, 'stepmode': 'lin_grow', 'step': 1, 'base': 1, 'nChannels': 16, 'growthRate': 6,
@@ -120,9 +123,9 @@ def main():
     with torch.no_grad():
         start = {key: value.float() if value.is_floating_point() else value.clone() for key, value in build().state_dict().items()}
 
-    def train(dtype):
+    def train(dtype, begin=start):
         model = build().to(dtype)
-        model.load_state_dict({key: value.to(dtype) if value.is_floating_point() else value for key, value in start.items()})
+        model.load_state_dict({key: value.to(dtype) if value.is_floating_point() else value for key, value in begin.items()})
         record = {'phase1': [], 'phase2': []}
         settings = PHASES['phase1']
         optimizer = torch.optim.SGD(model.net.parameters(), settings['lr'], momentum=settings['momentum'],
@@ -172,6 +175,10 @@ def main():
           f'{steps1} phase-I + {steps2} phase-II steps, float32 and float64 ...', flush=True)
     single = train(torch.float32)
     double = train(torch.float64)
+    generator = np.random.default_rng(options.seed)
+    copies = [train(torch.float32, {key: torch.from_numpy(sweep.moved_by_one_ulp(value.numpy(), generator))
+                                    if value.is_floating_point() else value for key, value in start.items()})
+              for _ in range(options.float32_copies)]
 
     with h5py.File(options.out, 'w') as file:
         file.attrs['config'] = json.dumps(CONFIG)
@@ -185,9 +192,11 @@ def main():
             file[f'replay/{phase}/labels'] = labels[offset:offset + count]
             file[f'replay/{phase}/loss'] = np.array(single[0][phase], dtype=np.float64)
             file[f'replay/{phase}/loss_float64'] = np.array(double[0][phase], dtype=np.float64)
+            file[f'replay/{phase}/loss_float32_copies'] = np.array([copy[0][phase] for copy in copies], dtype=np.float64).reshape(-1, count)
             file[f'replay/{phase}/lr'] = np.array([reference_learning_rate(phase, step) for step in range(count)])
         for phase, index in [('phase1', 1), ('phase2', 2)]:
-            for suffix, run in [('', single), ('_float64', double)]:
+            runs = [('', single), ('_float64', double)] + [(f'_float32_copy{number}', copy) for number, copy in enumerate(copies)]
+            for suffix, run in runs:
                 for key, value in run[index].items():
                     if value.dtype.kind == 'f':
                         file[f'replay/{phase}/params_after{suffix}/{key}'] = value.astype(np.float32)

@@ -26,7 +26,11 @@ flipped ReLU mask moves a weight gradient by that position's whole share.
 The report gives, per fixture and group: our error/tolerance, the reference's float32
 error/tolerance, and the verdict. A group passes when ours <= 1, or when ours is within 1.5x of the
 reference's own float32 error on the same inputs (the tolerance is then too tight for float32
-itself on that shape). The exit status is 1 if any group fails.
+itself on that shape). Where an ill-conditioned chain makes that error one draw from a wide
+distribution (ISC's BatchNorm1d at a per-rank batch of 2), one draw is no fair bound: a group over
+both is measured again on 16 copies of the fixture with input and starting state moved by 1 ulp at
+random, the reference in float32 against itself in float64 on each, and passes within 1.5x of the
+largest of those errors. The exit status is 1 if any group fails.
 
 Two deviations from the reference builder, both forced by it: the first convolution takes 3
 channels (the builder's `MSDNFirstLayer(3, ...)`), and `IMTA_MSDNet` hard-codes the classifier
@@ -363,9 +367,47 @@ def make_fixture(torch, ge_module, imta_module, config, seed, path):
         for hook in hooks:
             hook.remove()
     reference = run_reference(torch, ge_module, config, state, images, labels, torch.float64)
-    single = run_reference(torch, ge_module, config, state, images, labels, torch.float32, sgd_gradients=reference)
     write_fixture(path, config, state, images, labels, reference)
+    return (state, images, labels), reference_float32_error(torch, ge_module, config, state, images, labels, reference)
+
+
+def reference_float32_error(torch, ge_module, config, state, images, labels, reference=None):
+    """Per group: the reference's float32 error/tolerance against its own float64 (`reference`, or
+    computed here) on these inputs."""
+    reference = reference or run_reference(torch, ge_module, config, state, images, labels, torch.float64)
+    single = run_reference(torch, ge_module, config, state, images, labels, torch.float32, sgd_gradients=reference)
     return error_over_tolerance(single, reference, {key[4:]: value for key, value in state.items() if key.startswith('net.')})
+
+
+SPREAD_DRAWS = 16
+
+
+def moved_by_one_ulp(values, generator):
+    """`values` as float32, each moved to its next float32 down, kept, or moved up, at random."""
+    values = np.asarray(values, dtype=np.float32)
+    direction = generator.integers(-1, 2, size=values.shape)
+    up, down = np.nextafter(values, np.float32(np.inf)), np.nextafter(values, np.float32(-np.inf))
+    return np.where(direction > 0, up, np.where(direction < 0, down, values)).astype(np.float32)
+
+
+def reference_float32_spread(torch, ge_module, config, inputs, seed):
+    """Per group: the largest reference float32 error/tolerance over SPREAD_DRAWS copies of the
+    fixture whose input and starting state are each moved by -1, 0 or +1 ulp at random (each copy
+    measured against its own float64). Where a chain is ill-conditioned (ISC's BatchNorm1d at a
+    per-rank batch of 2 amplifies float32 noise of the backbone features by up to 1/sqrt(eps)),
+    one float32 run's error is one draw from a wide distribution: on sweep-10-007 the reference's
+    phase-II gradient error/tolerance spans 0.21-4.9 over such copies, and its unperturbed 0.27 was
+    a lucky draw, not a bound another correct float32 implementation can be held to."""
+    state, images, labels = inputs
+    generator = np.random.default_rng(seed)
+    largest = {}
+    for _ in range(SPREAD_DRAWS):
+        copy = {key: torch.from_numpy(moved_by_one_ulp(value.float().numpy(), generator)).double()
+                if value.is_floating_point() else value for key, value in state.items()}
+        for group, ratio in reference_float32_error(torch, ge_module, config, copy, moved_by_one_ulp(images, generator),
+                                                    labels).items():
+            largest[group] = max(largest.get(group, 0.0), ratio)
+    return largest
 
 
 def parse_check(output):
@@ -412,7 +454,7 @@ def main():
             config = draw_architecture(rng, options.stem, options.imagenet_classes)
             seed = rng.randrange(2 ** 31)
             try:
-                reference32 = make_fixture(torch, ge_module, imta_module, config, seed, path)
+                inputs, reference32 = make_fixture(torch, ge_module, imta_module, config, seed, path)
                 break
             except NearTie:
                 ties += 1
@@ -427,24 +469,30 @@ def main():
         completed = subprocess.run([options.disttrain, 'check-reference', path], capture_output=True, text=True)
         ours = parse_check(completed.stdout)
         failed = completed.returncode not in (0, 1) or not ours
+        over = [group for group, ratio32 in reference32.items() if not ours.get(group, (0.0, ''))[0] <= max(1, 1.5 * ratio32)]
+        spread = reference_float32_spread(torch, ge_module, config, inputs, seed) if over else {}
         lines = []
         for group, ratio32 in sorted(reference32.items()):
             mine, worst = ours.get(group, (float('nan'), 'missing'))
-            verdict = 'ok' if mine <= 1 or mine <= 1.5 * ratio32 else 'FAIL'
+            allowed = max(1, 1.5 * ratio32, 1.5 * spread.get(group, 0.0))
+            verdict = 'ok' if mine <= allowed else 'FAIL'
             failed = failed or verdict == 'FAIL'
-            lines.append(f'    {group:<26} ours {mine:9.3f}  reference float32 {ratio32:9.3f}  tolerance 1  {verdict:<4} {worst if verdict == "FAIL" else ""}')
+            across = f'  over {SPREAD_DRAWS} 1-ulp copies up to {spread[group]:9.3f}' if group in spread else ''
+            lines.append(f'    {group:<26} ours {mine:9.3f}  reference float32 {ratio32:9.3f}{across}  tolerance 1  '
+                         f'{verdict:<4} {worst if verdict == "FAIL" else ""}')
         checked += 1
         failures += failed
         say(f'[{index + 1}/{options.count}] {"FAIL" if failed else "ok  "} {os.path.basename(path)} {describe(config)}')
-        if failed:
+        if failed or over:
             for line in lines:
                 say(line)
             if completed.returncode not in (0, 1) or not ours:
                 say('    ' + (completed.stderr.strip() or completed.stdout.strip())[:400])
-        elif not options.keep_passing:
+        if not failed and not options.keep_passing:
             os.remove(path)
     if not options.only_generate:
-        say(f'{checked - failures} of {checked} fixtures within tolerance (or within 1.5x of the reference float32 error); '
+        say(f'{checked - failures} of {checked} fixtures within tolerance (or within 1.5x of the reference float32 error, '
+            f'on the fixture or on one of {SPREAD_DRAWS} 1-ulp copies of it); '
             f'{ties} drawn with a pre-ReLU value within {TIE_MARGIN:g} of its tensor\'s largest from 0 were redrawn')
     sys.exit(1 if failures else 0)
 

@@ -11,8 +11,8 @@ public struct ReferenceReplayPhase: Sendable {
     public var reference: [Double]
     /// What each step's loss may differ by (see `ReferenceReplay`).
     public var allowed: [Double]
-    /// The largest `|float32 - float64|` of the reference's loss up to the phase's last step.
-    public var drift = 0.0
+    /// The reference's own spread (see `ReferenceReplay`) of the loss up to the phase's last step.
+    public var spread = 0.0
 
     /// `max |ours - reference| / allowed` over the steps.
     public var errorOverTolerance: Double {
@@ -55,16 +55,28 @@ public struct ReferenceReplayReport: CustomStringConvertible, Sendable {
 /// project's own network, optimizer and learning-rate schedule, and compares every step's loss and
 /// the weights and BatchNorm buffers after each phase.
 ///
-/// The recording holds the reference run twice, in float32 (compared against) and in float64. Two
-/// float32 runs of the same computation round differently and drift apart step by step; each
-/// drifts from the exact trajectory by about as much as the reference's float32 run drifts from
-/// its float64 run (`d`). So a step's loss, and each tensor after a phase, may differ from the
-/// float32 reference by `4 d` (twice the sum of two such drifts) plus `1e-5` of its magnitude,
-/// `d` taken as the largest drift up to that step (phase II starting from phase I's). A wrong momentum, Nesterov or weight-decay
-/// order, a lost BatchNorm running-statistics update or a wrong schedule step changes the losses
-/// by orders of magnitude more within a few steps.
+/// The recording holds the reference run in float32 (`R`, compared against), in float64, and in
+/// float32 again from starting weights each moved by 1 ulp at random (`C_k`, 3 by default). Two
+/// float32 runs of the same computation round differently and drift apart step by step, so ours
+/// is held to the reference's own spread `s = max(|R - R64|, max_k |C_k - R|)`: how far another
+/// run of the reference itself lands from `R`. A step's loss, and each tensor after a phase, may
+/// differ from `R` by `8 s + 1e-5 |R|`, `s` of a loss taken as the largest up to that step (phase
+/// II starting from phase I's).
+///
+/// The factor 8 is measured (default recording of `multistep_parity.py`, lr 0.01, seed 0):
+/// replaying each float32 run of the reference against the others (leave one out: that run as
+/// ours, another as `R`, the rest as `C_k`) needs up to 3.05 `s` on a tensor, up to 1.5 `s` on
+/// the losses from step 4 on, and 6.9 `s` at step 2, where one copy's early divergence outran the
+/// others' 20-fold; 8 covers all of it. Ours needs 1.6 `s` (tensors) and 1.04 `s` (losses). What
+/// the rule still catches: the reference with Nesterov off in phase I misses its own float32 run
+/// by 8573 `s` at step 1 and 45 `s` at step 2, 10-14 `s` at steps 3-4, 1.3-4.7 `s` later. The
+/// spread grows about 20-fold per step over the first three steps, so a bug in the optimizer or
+/// schedule shows in the first steps; later losses of a 70-step float32 trajectory carry little
+/// information. The
+/// earlier rule, `4 |R - R64|`, took one drift per tensor, and a BatchNorm bias whose one drift was
+/// small by luck failed at 1.049.
 public enum ReferenceReplay {
-    static let driftFactor = 4.0
+    static let spreadFactor = 8.0
     static let relativeFloor = 1e-5
 
     public static func run(file path: String) throws -> ReferenceReplayReport {
@@ -86,8 +98,9 @@ public enum ReferenceReplay {
 
         let backboneOptimizer = schedules.phase1.optimizer(for: model.parameters)
         let phase1 = try replay(phase: "phase1", network: model, optimizer: backboneOptimizer, schedule: schedules.phase1,
-                                reference: reference, drift: 0)
-        weights.append(try compareState("replay/phase1/params_after", model.stateTensors, reference: reference))
+                                reference: reference, spread: 0)
+        let copies = try reference.shape("replay/phase1/loss_float32_copies").first ?? 0
+        weights.append(try compareState("replay/phase1/params_after", model.stateTensors, reference: reference, copies: copies))
 
         let distillation = OneForAllDistillation(temperature: settings.temperature, gamma: settings.gamma,
                                                  reduction: settings.distillationReduction)
@@ -95,27 +108,29 @@ public enum ReferenceReplay {
                                   detachCollaboration: settings.detachCollaboration, seed: 0)
         try reference.loadHeads(into: network)
         let headsOptimizer = schedules.phase2.optimizer(for: network.heads)
-        // Phase II starts from phase-I weights that already differ by phase I's drift.
+        // Phase II starts from phase-I weights that already differ by phase I's spread.
         let phase2 = try replay(phase: "phase2", network: network, optimizer: headsOptimizer, schedule: schedules.phase2,
-                                reference: reference, drift: phase1.drift)
-        weights.append(try compareState("replay/phase2/params_after", network.stateTensors, reference: reference))
+                                reference: reference, spread: phase1.spread)
+        weights.append(try compareState("replay/phase2/params_after", network.stateTensors, reference: reference, copies: copies))
         return ReferenceReplayReport(file: path, phases: [phase1, phase2], weights: weights)
     }
 
     static func replay(phase: String, network: TrainableNetwork, optimizer: SGD, schedule: ReplaySchedule.Phase,
-                       reference: ReferenceDump, drift startingDrift: Double) throws -> ReferenceReplayPhase {
+                       reference: ReferenceDump, spread startingSpread: Double) throws -> ReferenceReplayPhase {
         let shape = try reference.shape("replay/\(phase)/images")
         let steps = shape[0], batch = shape[1], channels = shape[2], plane = shape[3] * shape[4]
         let allImages = try reference.floats("replay/\(phase)/images")
         let allLabels = try reference.root.read("replay/\(phase)/labels", as: Int64.self).values.map { Int32($0) }
         let expected = try reference.root.read("replay/\(phase)/loss", as: Double.self).values
         let expected64 = try reference.root.read("replay/\(phase)/loss_float64", as: Double.self).values
-        guard expected.count == steps, expected64.count == steps, allLabels.count == steps * batch else {
+        let copies = try reference.root.read("replay/\(phase)/loss_float32_copies", as: Double.self).values
+        guard expected.count == steps, expected64.count == steps, copies.count % max(steps, 1) == 0,
+              allLabels.count == steps * batch else {
             throw ReferenceCheckError.shapeMismatch(file: reference.path, path: "replay/\(phase)/loss", expected: [steps], found: [expected.count])
         }
         var result = ReferenceReplayPhase(name: phase, learningRates: [], ours: [], reference: expected, allowed: [])
         var images = [Float](repeating: 0, count: batch * channels * plane)
-        var drift = startingDrift
+        var spread = startingSpread
         for step in 0..<steps {
             let offset = step * batch * channels * plane
             for image in 0..<batch {
@@ -133,20 +148,22 @@ public enum ReferenceReplay {
                 labels.withUnsafeBufferPointer { network.trainingStep(images: imageBuffer.baseAddress!, labels: $0.baseAddress!, count: batch).loss }
             }
             optimizer.step(learningRate: Float(learningRate))
-            drift = max(drift, abs(expected[step] - expected64[step]))
+            spread = max(spread, abs(expected[step] - expected64[step]),
+                         stride(from: step, to: copies.count, by: steps).map { abs(copies[$0] - expected[step]) }.max() ?? 0)
             result.learningRates.append(learningRate)
             result.ours.append(loss)
-            result.allowed.append(driftFactor * drift + relativeFloor * abs(expected[step]))
+            result.allowed.append(spreadFactor * spread + relativeFloor * abs(expected[step]))
         }
-        result.drift = drift
+        result.spread = spread
         return result
     }
 
-    /// Each tensor within `4 max|R32 - R64| + 1e-5 max|R32|` of the float32 reference.
-    static func compareState(_ group: String, _ tensors: [NamedTensor], reference: ReferenceDump) throws -> ReferenceComparison {
+    /// Each tensor within `8 max(|R - R64|, |C_k - R|) + 1e-5 max|R|` of the float32 reference `R`.
+    static func compareState(_ group: String, _ tensors: [NamedTensor], reference: ReferenceDump,
+                             copies: Int) throws -> ReferenceComparison {
         var comparison = ReferenceComparison(
             name: group, tensorCount: 0, worstTensor: "", maximumRelativeError: 0, errorOverTolerance: 0,
-            tolerance: "\(driftFactor) x max|R32 - R64| + \(relativeFloor) x max|R32| per tensor")
+            tolerance: "\(spreadFactor) x max(|R - R64|, |C_k - R|) + \(relativeFloor) x max|R| per tensor")
         for tensor in tensors {
             guard case let .float(pointer) = tensor.storage else { continue }
             let count = tensor.shape.reduce(1, *)
@@ -154,9 +171,13 @@ public enum ReferenceReplay {
             let expected = try reference.floats(group + "/" + tensor.name, shape: tensor.shape)
             let expected64 = try reference.floats(group + "_float64/" + tensor.name, shape: tensor.shape)
             let (difference, largest) = ReferenceDump.differenceAndLargest(ours, expected)
-            let (drift, _) = ReferenceDump.differenceAndLargest(expected64, expected)
+            var (spread, _) = ReferenceDump.differenceAndLargest(expected64, expected)
+            for copy in 0..<copies {
+                let run = try reference.floats(group + "_float32_copy\(copy)/" + tensor.name, shape: tensor.shape)
+                spread = max(spread, ReferenceDump.differenceAndLargest(run, expected).0)
+            }
             comparison.record(tensor.name, in: group, difference: difference,
-                              allowed: driftFactor * drift + relativeFloor * largest, largest: largest)
+                              allowed: spreadFactor * spread + relativeFloor * largest, largest: largest)
         }
         return comparison
     }

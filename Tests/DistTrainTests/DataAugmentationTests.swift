@@ -50,6 +50,44 @@ final class DataAugmentationTests: XCTestCase {
         }
     }
 
+    /// torchvision's `RandomCrop(32, padding=4)` draws the corner with `torch.randint(0, 40 - 32 + 1)`
+    /// per axis, uniform over 0...8, and `RandomHorizontalFlip()` flips with probability 0.5, each
+    /// sample independently. Over 18,000 samples drawn as the loader keys them (seed, epoch, sample):
+    /// every corner value and every (top, left) pair within 5 standard deviations of uniform, none
+    /// outside 0...8, and the flip rate within 5 standard deviations of 0.5, also among the samples
+    /// of each top value (the flip does not depend on the corner).
+    func testCropCornerAndFlipFollowTorchvisionDistributions() {
+        let crop = PaddedCrop(outputSize: 32, padding: 4, normalization: Normalization.of(.cifar10))
+        let samples = 18_000
+        var tops = [Int](repeating: 0, count: 9), lefts = [Int](repeating: 0, count: 9)
+        var pairs = [Int](repeating: 0, count: 81), flipsByTop = [Int](repeating: 0, count: 9)
+        for sample in 0..<samples {
+            var random = SampleRandom(seed: 3, purpose: .augmentation, epoch: sample / 1000, index: sample % 1000)
+            let choice = crop.randomChoice(&random)
+            guard (0...8).contains(choice.top), (0...8).contains(choice.left) else {
+                return XCTFail("corner (\(choice.top), \(choice.left)) outside 0...8")
+            }
+            tops[choice.top] += 1
+            lefts[choice.left] += 1
+            pairs[choice.top * 9 + choice.left] += 1
+            if choice.flip { flipsByTop[choice.top] += 1 }
+        }
+        func withinFiveDeviations(_ count: Int, trials: Int, probability: Double) -> Bool {
+            let mean = Double(trials) * probability
+            return abs(Double(count) - mean) <= 5 * (mean * (1 - probability)).squareRoot()
+        }
+        for value in 0...8 {
+            XCTAssertTrue(withinFiveDeviations(tops[value], trials: samples, probability: 1.0 / 9), "top \(value): \(tops)")
+            XCTAssertTrue(withinFiveDeviations(lefts[value], trials: samples, probability: 1.0 / 9), "left \(value): \(lefts)")
+            XCTAssertTrue(withinFiveDeviations(flipsByTop[value], trials: tops[value], probability: 0.5),
+                          "flips at top \(value): \(flipsByTop[value]) of \(tops[value])")
+        }
+        for pair in 0..<81 {
+            XCTAssertTrue(withinFiveDeviations(pairs[pair], trials: samples, probability: 1.0 / 81), "corner \(pair / 9), \(pair % 9): \(pairs[pair])")
+        }
+        XCTAssertTrue(withinFiveDeviations(flipsByTop.reduce(0, +), trials: samples, probability: 0.5), "flips \(flipsByTop.reduce(0, +))")
+    }
+
     func testFashionMNISTIsCentredInThe32Canvas() {
         let image: [UInt8] = (0..<28 * 28).map { UInt8($0 % 200 + 1) }
         let crop = PaddedCrop(outputSize: 32, padding: 4, normalization: Normalization.of(.fashionMNIST))

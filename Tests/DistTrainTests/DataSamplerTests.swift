@@ -17,6 +17,21 @@ final class DataSamplerTests: XCTestCase {
         XCTAssertEqual(try Sampler.complement(of: split.validation, trainingCount: 1000), split.training)
     }
 
+    /// The reference holds out `torch.randperm(n)[-5000:]`: a uniformly random subset. Over 4,000
+    /// seeds every index of 50 is held out (5 of them) within 5 standard deviations of 10% of the
+    /// draws, so no position (the file's last images, say) is favoured.
+    func testHoldoutIsAUniformlyRandomSubset() throws {
+        let draws = 4000
+        var heldOut = [Int](repeating: 0, count: 50)
+        for seed in 0..<draws {
+            for index in try Sampler.holdout(trainingCount: 50, holdout: 5, seed: UInt64(seed)).validation { heldOut[index] += 1 }
+        }
+        let mean = Double(draws) * 0.1, deviation = (mean * 0.9).squareRoot()
+        for (index, count) in heldOut.enumerated() {
+            XCTAssertLessThanOrEqual(abs(Double(count) - mean), 5 * deviation, "index \(index) held out \(count) times")
+        }
+    }
+
     func testHoldoutLargerThanTheTrainingSetIsAnError() {
         XCTAssertThrowsError(try Sampler.holdout(trainingCount: 100, holdout: 100, seed: 0)) { error in
             guard case .holdoutTooLarge(100, 100) = error as? DataError else { return XCTFail("got \(error)") }
