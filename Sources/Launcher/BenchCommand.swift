@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode.validationFailure
         }
-        print("\(configuration.name): batch \(batch), \(ComputeThreads.count) thread(s), \(steps) steps per phase")
+        print("\(configuration.name): batch \(batch), \(ComputeThreads.count) thread(s), \(KernelPath.selected.rawValue) kernels, \(steps) steps per phase")
         for phase in [TrainingBenchmark.Phase.one, .two] {
             let result = try TrainingBenchmark.run(configuration: configuration.model, batchSize: batch, steps: steps,
                                                    phase: phase, gradientEquilibrium: configuration.gradientEquilibrium,

@@ -37,9 +37,13 @@ public final class MSDNet: TrainableNetwork {
     private var forwardCount = 0
     private var forwardWasTraining = false
 
+    /// The instruction set of the convolution kernels this network runs.
+    public var kernelPath: KernelPath { plan.kernels.path }
+
     /// Builds the reference architecture for `configuration`, initialised from `seed` as
-    /// `configuration.initialization` says.
-    public init(configuration: MSDNetConfiguration, gradientEquilibrium: Bool, maximumBatchSize: Int, seed: UInt64 = 0) throws {
+    /// `configuration.initialization` says, computing with `kernels`.
+    public init(configuration: MSDNetConfiguration, gradientEquilibrium: Bool, maximumBatchSize: Int, seed: UInt64 = 0,
+                kernels: ComputeKernels = .selected) throws {
         precondition(maximumBatchSize >= 1, "maximumBatchSize must be at least 1")
         let architecture = try MSDNetArchitecture(configuration)
         self.architecture = architecture
@@ -48,7 +52,8 @@ public final class MSDNet: TrainableNetwork {
         self.maximumBatchSize = maximumBatchSize
         self.gradientEquilibrium = gradientEquilibrium
         Initialization.msdnet(architecture, parameters: parameters, seed: seed)
-        self.plan = ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, maximumBatchSize: maximumBatchSize)
+        self.plan = ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, maximumBatchSize: maximumBatchSize,
+                                  kernels: kernels)
     }
 
     /// Bytes of activation, gradient and scratch memory planned for `maximumBatchSize`.
@@ -301,9 +306,12 @@ final class ExecutionPlan {
     /// Floats allocated for activations, gradients and scratch.
     private(set) var allocatedFloats = 0
     var profile: OperatorProfile?
+    let kernels: ComputeKernels
     private var indexAllocations: [UnsafeMutablePointer<Int32>] = []
 
-    init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int) {
+    init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int,
+         kernels: ComputeKernels) {
+        self.kernels = kernels
         let batch = maximumBatchSize
         var largestWorkspace = 0
         var largestPreActivation = 0
@@ -486,7 +494,7 @@ final class ExecutionPlan {
                 if unit.group == nil {
                     timed(unit.label + " forward") {
                         Convolution.forward(input: input, weight: unit.weight, bias: unit.bias.map { UnsafePointer($0) },
-                                            output: preActivation, geometry: geometry, workspace: workspace)
+                                            output: preActivation, geometry: geometry, workspace: workspace, kernels: kernels)
                     }
                 }
                 let positions = n * geometry.outputHeight * geometry.outputWidth
@@ -510,7 +518,7 @@ final class ExecutionPlan {
                 timed("convolution 1x1/1 grouped forward") {
                     Convolution.forward(input: tensors[group.input.tensor].values(channelOffset: group.input.channelOffset, count: n),
                                         weight: group.weight, bias: nil, output: group.preActivation,
-                                        geometry: group.geometry(batch: n), workspace: workspace)
+                                        geometry: group.geometry(batch: n), workspace: workspace, kernels: kernels)
                 }
             case let .maxPool(input, output, indices):
                 let source = tensors[input]
@@ -572,7 +580,8 @@ final class ExecutionPlan {
                 timed(unit.label + " backward") {
                     Convolution.backward(outputGradient: preActivationGradient, input: input, weight: unit.weight,
                                          inputGradient: inputGradient, weightGradient: unit.weightGradient,
-                                         biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace)
+                                         biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace,
+                                         kernels: kernels)
                 }
             case let .pointwiseGroup(index):
                 let group = groups[index]
@@ -582,7 +591,7 @@ final class ExecutionPlan {
                                          input: input.values(channelOffset: group.input.channelOffset, count: n), weight: group.weight,
                                          inputGradient: input.gradients(channelOffset: group.input.channelOffset, count: n),
                                          weightGradient: group.weightGradient, biasGradient: nil,
-                                         geometry: group.geometry(batch: n), workspace: workspace)
+                                         geometry: group.geometry(batch: n), workspace: workspace, kernels: kernels)
                 }
             case let .maxPool(input, output, indices):
                 let source = tensors[input]
