@@ -157,8 +157,10 @@ struct PlannedUnit {
     let preActivationChannelOffset: Int
     /// The pointwise group whose single SGEMM computes this unit's convolution (nil: its own).
     let group: Int?
-    /// Operator kind in benchmark breakdowns, e.g. "convolution 3x3/1".
-    let label: String
+    /// Operator kinds in benchmark breakdowns, e.g. "convolution 3x3/1 forward": made once here,
+    /// so that a step that nobody profiles builds no string.
+    let forwardLabel: String
+    let backwardLabel: String
     let savedMean: UnsafeMutablePointer<Float>
     let savedInverseStandardDeviation: UnsafeMutablePointer<Float>
     /// nil: the network input.
@@ -380,6 +382,7 @@ final class ExecutionPlan {
                                                kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
                                                batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
             let statistics = allocate(2 * unit.outputChannels)
+            let label = (isClassifier ? "classifier " : "") + "convolution \(unit.kernelSize)x\(unit.kernelSize)/\(unit.stride)"
             guard let counter = buffers.counter(named: unit.batchNormName + ".num_batches_tracked") else {
                 preconditionFailure("no BatchNorm counter for \(unit.batchNormName)")
             }
@@ -399,7 +402,7 @@ final class ExecutionPlan {
                 preActivationBase: group.map { groups[$0].preActivation } ?? allocate(geometry.outputCount),
                 preActivationChannelOffset: group == nil ? 0 : groupChannelOffset,
                 group: group,
-                label: (isClassifier ? "classifier " : "") + "convolution \(unit.kernelSize)x\(unit.kernelSize)/\(unit.stride)",
+                forwardLabel: label + " forward", backwardLabel: label + " backward",
                 savedMean: statistics,
                 savedInverseStandardDeviation: statistics + unit.outputChannels,
                 input: input, inputIsIntermediate: inputIsIntermediate, output: output))
@@ -492,7 +495,7 @@ final class ExecutionPlan {
                 let output = tensors[unit.output.tensor].values(channelOffset: unit.output.channelOffset, count: n)
                 let preActivation = unit.preActivation(count: n)
                 if unit.group == nil {
-                    timed(unit.label + " forward") {
+                    timed(unit.forwardLabel) {
                         Convolution.forward(input: input, weight: unit.weight, bias: unit.bias.map { UnsafePointer($0) },
                                             output: preActivation, geometry: geometry, workspace: workspace, kernels: kernels)
                     }
@@ -577,7 +580,7 @@ final class ExecutionPlan {
                         tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
                     }
                 }
-                timed(unit.label + " backward") {
+                timed(unit.backwardLabel) {
                     Convolution.backward(outputGradient: preActivationGradient, input: input, weight: unit.weight,
                                          inputGradient: inputGradient, weightGradient: unit.weightGradient,
                                          biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace,
