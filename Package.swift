@@ -35,10 +35,12 @@ let package = Package(
             name: "DistTrain",
             dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG", "CPNG", "CZlib"]
         ),
+        // Counts heap allocations by interposing malloc; linked only through Benchmarks.
+        .target(name: "CAllocationCounter"),
         // Measurements and checks that the command line runs; not part of training.
         .target(
             name: "Benchmarks",
-            dependencies: ["DistTrain", "Model"]
+            dependencies: ["DistTrain", "Model", "CAllocationCounter"]
         ),
         .target(
             name: "ReferenceParity",

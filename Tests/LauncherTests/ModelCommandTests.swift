@@ -63,10 +63,17 @@ final class ModelCommandTests: TemporaryDirectoryTestCase {
             XCTAssertEqual(outcome.status, 0, "\(path): " + outcome.standardOutput + outcome.standardError)
         }
         let bench = try DistTrainExecutable.run(["bench", repositoryRoot.appendingPathComponent("cluster/fashion-mnist.json").path,
-                                                 "--steps", "1", "--batch-size", "2"],
+                                                 "--steps", "1", "--batch-size", "2", "--json"],
                                                 environment: [KernelPath.environmentVariable: "portable"], outputDirectory: directory)
         XCTAssertEqual(bench.status, 0, bench.standardError)
         XCTAssertTrue(bench.standardOutput.contains("portable kernels"), bench.standardOutput)
+        let lastLine = String(bench.standardOutput.split(separator: "\n").last ?? "")
+        let report = try JSONSerialization.jsonObject(with: Data(lastLine.utf8)) as? [String: Any]
+        XCTAssertEqual(report?["kernelPath"] as? String, "portable", lastLine)
+        for key in ["trainImagesPerSecond", "phase2ImagesPerSecond", "evalImagesPerSecond", "achievedGFLOPs", "sgemmGFLOPs",
+                    "peakResidentBytes", "allocationsPerStep"] {
+            XCTAssertNotNil(report?[key], "\(key) missing from \(lastLine)")
+        }
         let refused = try DistTrainExecutable.run(["info", repositoryRoot.appendingPathComponent("cluster/cifar100.json").path],
                                                   environment: [KernelPath.environmentVariable: "sse9"], outputDirectory: directory)
         XCTAssertEqual(refused.status, 1)
