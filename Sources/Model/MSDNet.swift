@@ -36,6 +36,8 @@ public final class MSDNet: TrainableNetwork {
     }
     private var forwardCount = 0
     private var forwardWasTraining = false
+    private var exitLosses: [Double] = []
+    private var exitCorrect: [Int] = []
 
     /// The instruction set of the convolution kernels this network runs.
     public var kernelPath: KernelPath { plan.kernels.path }
@@ -92,8 +94,9 @@ public final class MSDNet: TrainableNetwork {
     /// Phase-I step: loss = sum over exits of the mean cross-entropy (the reference `main_GE.py`).
     public func trainingStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) -> TrainingStepResult {
         forward(images: images, count: n, training: true)
-        var exitLosses: [Double] = []
-        var exitCorrect: [Int] = []
+        // The last step's arrays, refilled: no allocation once the caller has let go of that result.
+        exitLosses.removeAll(keepingCapacity: true)
+        exitCorrect.removeAll(keepingCapacity: true)
         let classes = classCount
         for exit in 0..<exitCount {
             let logits = logits(exit: exit)
@@ -304,6 +307,8 @@ final class ExecutionPlan {
     private let workspace: UnsafeMutablePointer<Float>
     /// dL/d(pre-activation) of the unit being backpropagated.
     private let preActivationGradient: UnsafeMutablePointer<Float>
+    /// The per-channel sums of one BatchNorm (`2 * channels + 1` Doubles of the widest).
+    private let batchNormScratch: UnsafeMutablePointer<Double>
     private var floatAllocations: [UnsafeMutablePointer<Float>] = []
     /// Floats allocated for activations, gradients and scratch.
     private(set) var allocatedFloats = 0
@@ -317,7 +322,9 @@ final class ExecutionPlan {
         let batch = maximumBatchSize
         var largestWorkspace = 0
         var largestPreActivation = 0
+        var widestBatchNorm = 0
         for unit in architecture.unitsInRegistrationOrder {
+            widestBatchNorm = max(widestBatchNorm, unit.outputChannels)
             let geometry = ConvolutionGeometry(inputChannels: unit.inputChannels, outputChannels: unit.outputChannels,
                                                kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
                                                batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
@@ -332,6 +339,7 @@ final class ExecutionPlan {
         workspace.initialize(repeating: 0, count: max(largestWorkspace, 1))
         preActivationGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(largestPreActivation, 1))
         preActivationGradient.initialize(repeating: 0, count: max(largestPreActivation, 1))
+        batchNormScratch = UnsafeMutablePointer<Double>.allocate(capacity: 2 * widestBatchNorm + 1)
         segmentCount = architecture.segments.count
         allocatedFloats = largestWorkspace + largestPreActivation
         func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -471,6 +479,7 @@ final class ExecutionPlan {
         for pointer in indexAllocations { pointer.deallocate() }
         workspace.deallocate()
         preActivationGradient.deallocate()
+        batchNormScratch.deallocate()
     }
 
     private func averagePoolGeometry(exit: Int, input: Int, count n: Int) -> PoolingGeometry {
@@ -507,7 +516,8 @@ final class ExecutionPlan {
                                                     bias: unit.batchNormBias, runningMean: unit.runningMean,
                                                     runningVariance: unit.runningVariance, savedMean: unit.savedMean,
                                                     savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
-                                                    channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer)
+                                                    channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer,
+                                                    scratch: batchNormScratch)
                         unit.batchesTracked.pointee += 1
                     } else {
                         BatchNorm2d.forwardInference(input: preActivation, output: output, weight: unit.batchNormWeight,
@@ -567,7 +577,7 @@ final class ExecutionPlan {
                                          savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
                                          inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
                                          biasGradient: unit.batchNormBiasGradient, channels: geometry.outputChannels,
-                                         count: positions, relu: true, reducer: reducer)
+                                         count: positions, relu: true, reducer: reducer, scratch: batchNormScratch)
                 }
                 if unit.group != nil { continue }
                 var input = images
