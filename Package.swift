@@ -23,19 +23,24 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // The hand-written kernels, compiled per instruction set and chosen at start (KernelPath).
+        .target(name: "CKernels"),
+        // Baseline x86-64: the binary runs on every x86-64 CPU; wide vectors come from CKernels and OpenBLAS.
         .target(
             name: "Model",
-            dependencies: ["CBLAS"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell", "-DFUSED_MULTIPLY_ADD"], .when(configuration: .release))]
+            dependencies: ["CBLAS", "CKernels"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
         .target(
             name: "DistTrain",
             dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG", "CPNG", "CZlib"]
         ),
+        // Counts heap allocations by interposing malloc; linked only through Benchmarks.
+        .target(name: "CAllocationCounter"),
         // Measurements and checks that the command line runs; not part of training.
         .target(
             name: "Benchmarks",
-            dependencies: ["DistTrain", "Model"]
+            dependencies: ["DistTrain", "Model", "CAllocationCounter"]
         ),
         .target(
             name: "ReferenceParity",

@@ -18,31 +18,38 @@ public enum KernelBenchmark {
         }
     }
 
-    /// Runs every operator `repetitions` times after one warm-up call and reports the fastest.
-    public static func run(batch: Int = 64, repetitions: Int = 5) -> [Measurement] {
-        var measurements: [Measurement] = []
-        func time(_ name: String, flops: Double? = nil, _ body: () -> Void) {
+    /// `body` run `repetitions` times after one warm-up call: the fastest.
+    static func measure(_ name: String, flops: Double? = nil, repetitions: Int, _ body: () -> Void) -> Measurement {
+        body()
+        var best = Double.infinity
+        for _ in 0..<max(1, repetitions) {
+            let start = ContinuousClock.now
             body()
-            var best = Double.infinity
-            for _ in 0..<max(1, repetitions) {
-                let start = ContinuousClock.now
-                body()
-                let elapsed = ContinuousClock.now - start
-                best = min(best, Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
-            }
-            measurements.append(Measurement(name: name, milliseconds: best,
-                                            gigaflopsPerSecond: flops.map { $0 / (best * 1e-3) / 1e9 }))
+            let elapsed = ContinuousClock.now - start
+            best = min(best, Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
         }
-        var generator = BenchmarkData(seed: 1)
+        return Measurement(name: name, milliseconds: best, gigaflopsPerSecond: flops.map { $0 / (best * 1e-3) / 1e9 })
+    }
 
-        // The ceiling every convolution is measured against.
-        let side = 1024
+    /// The ceiling every convolution is measured against: a square single-precision matrix
+    /// product through `MatrixMultiply` (OpenBLAS split over the compute threads).
+    public static func sgemm(side: Int = 1024, repetitions: Int = 5) -> Measurement {
+        var generator = BenchmarkData(seed: 1)
         let a = generator.buffer(side * side), b = generator.buffer(side * side), c = generator.buffer(side * side)
-        time("SGEMM \(side)x\(side)x\(side)", flops: 2 * Double(side * side * side)) {
+        defer { for pointer in [a, b, c] { pointer.deallocate() } }
+        return measure("SGEMM \(side)x\(side)x\(side)", flops: 2 * Double(side * side * side), repetitions: repetitions) {
             MatrixMultiply.multiply(transposeA: false, transposeB: false, rows: side, columns: side, inner: side,
                                     a: a, leadingA: side, b: b, leadingB: side, beta: 0, c: c, leadingC: side)
         }
-        for pointer in [a, b, c] { pointer.deallocate() }
+    }
+
+    /// Runs every operator `repetitions` times after one warm-up call and reports the fastest.
+    public static func run(batch: Int = 64, repetitions: Int = 5) -> [Measurement] {
+        var measurements = [sgemm(repetitions: repetitions)]
+        func time(_ name: String, flops: Double? = nil, _ body: () -> Void) {
+            measurements.append(measure(name, flops: flops, repetitions: repetitions, body))
+        }
+        var generator = BenchmarkData(seed: 2)
 
         // The brief's reference shapes, then MSDNet CIFAR layers (growth 6, bottleneck widths
         // 6 to 48, the widest direct layer, the stride-2 down-sampling path and a classifier

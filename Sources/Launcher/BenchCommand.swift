@@ -7,8 +7,15 @@ import Model
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training throughput (images/s) of the run's network, with a per-operator breakdown.",
+        abstract: "Measure training and evaluation throughput (images/s) of the run's network, with a per-operator breakdown.",
         discussion: """
+            Times phase-I and phase-II training steps and evaluation passes through every exit on \
+            random images at the per-rank batch size, each with its heap allocations per step. With \
+            --json, the last line is one JSON object: trainImagesPerSecond, phase2ImagesPerSecond, \
+            evalImagesPerSecond, forwardMultiplyAddsPerImage, achievedGFLOPs (phase I, 2 FLOP per \
+            multiply-add, backward = 2 forwards), sgemmGFLOPs (measured in the same run), \
+            peakResidentBytes, allocationsPerStep, phase2AllocationsPerStep, kernelPath, \
+            configuration, batchSize, threads. \
             With --data, measures only the data pipeline instead: the Fashion-MNIST loader (batches of \
             --batch-size, alone and behind a simulated trainer at 1,000 images/s) and ImageNet-style JPEG \
             decoding (Fashion-MNIST images scaled up to 256x256 and 500x375, packed by `prepare` into \
@@ -38,6 +45,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also time each operator on MSDNet-typical shapes (GFLOP/s).")
     var kernels = false
 
+    @Flag(help: "End with one line of JSON (the figures without the per-operator breakdown).")
+    var json = false
+
     @Flag(help: "Measure the data pipeline instead of the network: Fashion-MNIST loader and ImageNet-style JPEG decoding (needs \(DataBenchmark.fashionMNISTRoot)).")
     var data = false
 
@@ -56,6 +66,7 @@ struct BenchCommand: ParsableCommand {
         if overlap && (data || kernels || allReduce) {
             throw ValidationError("--overlap measures only the overlap; drop --data, --kernels and --all-reduce.")
         }
+        if json && (data || allReduce || overlap) { throw ValidationError("--json reports the network's figures; drop --data, --all-reduce and --overlap.") }
     }
 
     func run() throws {
@@ -72,16 +83,29 @@ struct BenchCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode.validationFailure
         }
-        print("\(configuration.name): batch \(batch), \(ComputeThreads.count) thread(s), \(steps) steps per phase")
-        for phase in [TrainingBenchmark.Phase.one, .two] {
+        print("\(configuration.name): batch \(batch), \(ComputeThreads.count) thread(s), \(KernelPath.selected.rawValue) kernels, \(steps) steps per phase")
+        var results: [TrainingBenchmark.Phase: TrainingBenchmarkResult] = [:]
+        for phase in [TrainingBenchmark.Phase.one, .two, .evaluation] {
             let result = try TrainingBenchmark.run(configuration: configuration.model, batchSize: batch, steps: steps,
                                                    phase: phase, gradientEquilibrium: configuration.gradientEquilibrium,
-                                                   seed: configuration.seed)
-            print("phase \(phase == .one ? "I" : "II"): " + String(format: "%.1f images/s", result.imagesPerSecond))
+                                                   seed: configuration.seed, breakdown: !json)
+            let title = [TrainingBenchmark.Phase.one: "phase I", .two: "phase II", .evaluation: "evaluation, every exit"][phase]!
+            print("\(title): " + String(format: "%.1f images/s", result.imagesPerSecond))
             print(result)
+            results[phase] = result
         }
         if kernels {
             for measurement in KernelBenchmark.run(batch: batch) { print(measurement) }
+        }
+        if json {
+            let sgemm = KernelBenchmark.sgemm()
+            let costs = CostCounter.exitCosts(try MSDNetArchitecture(configuration.model))
+            let report = BenchmarkReport(configuration: configuration.name, batchSize: batch, threads: ComputeThreads.count,
+                                         kernelPath: KernelPath.selected.rawValue, phase1: results[.one]!, phase2: results[.two]!,
+                                         evaluation: results[.evaluation]!, forwardMultiplyAddsPerImage: costs.last?.multiplyAdds ?? 0,
+                                         sgemmGFLOPs: sgemm.gigaflopsPerSecond ?? 0,
+                                         peakResidentBytes: ProcessMemory.peakResidentBytes() ?? 0)
+            print(report.json)
         }
     }
 

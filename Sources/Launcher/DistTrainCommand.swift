@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Model
 
 @main
 struct DistTrainCommand: ParsableCommand {
@@ -15,4 +17,16 @@ struct DistTrainCommand: ParsableCommand {
         ],
         defaultSubcommand: TrainCommand.self
     )
+
+    /// Refuses a `DISTTRAIN_KERNELS` that names no path or one this CPU lacks, in one line with
+    /// status 1, before any command runs.
+    static func main() {
+        do {
+            _ = try KernelPath.choose(environmentValue: ProcessInfo.processInfo.environment[KernelPath.environmentVariable])
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+        main(nil)
+    }
 }

@@ -22,7 +22,9 @@ public enum BatchNorm2d {
     /// `relu ? max(0, y) : y`. Writes the batch mean and `1 / sqrt(var + eps)` per channel to
     /// `savedMean` and `savedInverseStandardDeviation` (needed by `backward`), and updates
     /// `runningMean` / `runningVariance` when they are non-nil. With a `reducer` the statistics
-    /// are those of the batch summed over all replicas (synchronised BN).
+    /// are those of the batch summed over all replicas (synchronised BN). `scratch`, if given,
+    /// holds `2 * channels + 1` Doubles used instead of a temporary allocation (on the heap
+    /// beyond 64 channels).
     public static func forwardTraining(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                        runningMean: UnsafeMutablePointer<Float>?,
@@ -31,13 +33,13 @@ public enum BatchNorm2d {
                                        savedInverseStandardDeviation: UnsafeMutablePointer<Float>,
                                        channels: Int, count: Int, relu: Bool = false,
                                        momentum: Float = 0.1, epsilon: Float = 1e-5,
-                                       reducer: CrossReplicaReducer? = nil) {
+                                       reducer: CrossReplicaReducer? = nil, scratch: UnsafeMutablePointer<Double>? = nil) {
         BatchNormKernels.forwardTraining(
             input: input, output: output, weight: weight, bias: bias,
             runningMean: runningMean, runningVariance: runningVariance,
             savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
             layout: BatchNormLayout(channels: channels, count: count, channelStride: count, elementStride: 1),
-            relu: relu, momentum: momentum, epsilon: epsilon, reducer: reducer)
+            relu: relu, momentum: momentum, epsilon: epsilon, reducer: reducer, scratch: scratch)
     }
 
     /// Evaluation-mode forward with the running statistics; `output` (may alias `input`) is
@@ -58,7 +60,7 @@ public enum BatchNorm2d {
     /// and `reducer` are those of the forward call (the ReLU mask is recomputed from them).
     /// With `g = dy * [y > 0]` and `xhat = (x - mean) * invstd`:
     /// `dbeta += sum g`, `dgamma += sum g*xhat`,
-    /// `dx += gamma * invstd * (g - sum(g)/M - xhat * sum(g*xhat)/M)`.
+    /// `dx += gamma * invstd * (g - sum(g)/M - xhat * sum(g*xhat)/M)`. `scratch` as for `forwardTraining`.
     public static func backward(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                 savedMean: UnsafePointer<Float>,
@@ -67,13 +69,13 @@ public enum BatchNorm2d {
                                 weightGradient: UnsafeMutablePointer<Float>?,
                                 biasGradient: UnsafeMutablePointer<Float>?,
                                 channels: Int, count: Int, relu: Bool = false,
-                                reducer: CrossReplicaReducer? = nil) {
+                                reducer: CrossReplicaReducer? = nil, scratch: UnsafeMutablePointer<Double>? = nil) {
         BatchNormKernels.backward(
             outputGradient: outputGradient, input: input, weight: weight, bias: bias,
             savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
             inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
             layout: BatchNormLayout(channels: channels, count: count, channelStride: count, elementStride: 1),
-            relu: relu, reducer: reducer)
+            relu: relu, reducer: reducer, scratch: scratch)
     }
 }
 
@@ -149,6 +151,13 @@ enum BatchNormKernels {
         return (scale, bias - mean * scale)
     }
 
+    /// `body` on `count` Doubles: `scratch` when given, else a temporary allocation.
+    @inline(__always)
+    static func withScratch(_ scratch: UnsafeMutablePointer<Double>?, count: Int, _ body: (UnsafeMutablePointer<Double>) -> Void) {
+        if let scratch { return body(scratch) }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: count) { body($0.baseAddress!) }
+    }
+
     static func forwardTraining(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                 runningMean: UnsafeMutablePointer<Float>?,
@@ -156,13 +165,13 @@ enum BatchNormKernels {
                                 savedMean: UnsafeMutablePointer<Float>,
                                 savedInverseStandardDeviation: UnsafeMutablePointer<Float>,
                                 layout: BatchNormLayout, relu: Bool, momentum: Float, epsilon: Float,
-                                reducer: CrossReplicaReducer?) {
+                                reducer: CrossReplicaReducer?, scratch: UnsafeMutablePointer<Double>? = nil) {
         let channels = layout.channels
         var totalCount = Double(layout.count)
         // Statistics in Double (the mean is not rounded before the deviations are taken), as
         // PyTorch's CPU BatchNorm accumulates them.
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channels) { statistics in
-            let means = statistics.baseAddress!, variances = means + channels
+        withScratch(scratch, count: 2 * channels) { means in
+            let variances = means + channels
             if let reducer {
                 // Two reductions (sums, then squared deviations about the global mean) keep the
                 // variance free of the cancellation of E[x^2] - E[x]^2.
@@ -241,10 +250,10 @@ enum BatchNormKernels {
                          inputGradient: UnsafeMutablePointer<Float>?,
                          weightGradient: UnsafeMutablePointer<Float>?,
                          biasGradient: UnsafeMutablePointer<Float>?,
-                         layout: BatchNormLayout, relu: Bool, reducer: CrossReplicaReducer?) {
+                         layout: BatchNormLayout, relu: Bool, reducer: CrossReplicaReducer?,
+                         scratch: UnsafeMutablePointer<Double>? = nil) {
         let channels = layout.channels
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channels + 1) { buffer in
-            let sums = buffer.baseAddress!
+        withScratch(scratch, count: 2 * channels + 1) { sums in
             // sums[c] = sum(g), sums[C + c] = sum(g * (x - mean)) for channel c, in Double.
             ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
                 for c in range {

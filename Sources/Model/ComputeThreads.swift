@@ -1,9 +1,8 @@
 import CBLAS
-import Dispatch
 import Foundation
 import Synchronization
 
-/// The compute threads of one process: one pool (Dispatch's) for the SGEMMs of `MatrixMultiply`
+/// The compute threads of one process: one pool (`WorkerPool`) for the SGEMMs of `MatrixMultiply`
 /// and the element-wise and direct-convolution kernels alike, with OpenBLAS itself kept
 /// single-threaded (see `MatrixMultiply` for why).
 ///
@@ -17,6 +16,9 @@ public enum ComputeThreads {
     /// Until `set` is called, every core; first use also makes OpenBLAS single-threaded, before
     /// any SGEMM can run.
     private static let configuredCount = Atomic<Int>(initialCount())
+
+    /// The workers, started as the count first asks for them.
+    private static let pool = WorkerPool()
 
     private static func initialCount() -> Int {
         openblas_set_num_threads(1)
@@ -38,13 +40,10 @@ public enum ComputeThreads {
     @inline(__always)
     static func forEachChunk(of total: Int, threads: Int, alignment: Int, _ body: (Range<Int>) -> Void) {
         let chunk = ((total + threads - 1) / threads + alignment - 1) / alignment * alignment
-        withoutActuallyEscaping(body) { body in
-            let work = ChunkWork(body: body)
-            DispatchQueue.concurrentPerform(iterations: threads) { thread in
-                let start = min(total, thread * chunk)
-                let end = min(total, start + chunk)
-                if start < end { work.body(start..<end) }
-            }
+        pool.run(threads) { thread in
+            let start = min(total, thread * chunk)
+            let end = min(total, start + chunk)
+            if start < end { body(start..<end) }
         }
     }
 
@@ -74,20 +73,10 @@ public enum ComputeThreads {
             return
         }
         let size = (total + chunks - 1) / chunks
-        withoutActuallyEscaping(body) { body in
-            let work = ChunkWork(body: body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let start = min(total, chunk * size)
-                let end = min(total, start + size)
-                if start < end { work.body(chunk, start..<end) }
-            }
+        pool.run(chunks) { chunk in
+            let start = min(total, chunk * size)
+            let end = min(total, start + size)
+            if start < end { body(chunk, start..<end) }
         }
     }
-}
-
-/// A kernel body handed to the pool's threads. Unchecked because the kernels capture raw buffer
-/// pointers: each chunk writes only its own disjoint range, and `concurrentPerform` returns only
-/// after every chunk has finished.
-private struct ChunkWork<Body>: @unchecked Sendable {
-    let body: Body
 }

@@ -70,17 +70,18 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 public enum Convolution {
     /// Computes the convolution of `input` `[Cin, N, H, W]` with `weight` `[Cout, Cin, k, k]`
     /// plus the optional `bias` `[Cout]`, OVERWRITING `output` `[Cout, N, Ho, Wo]`.
-    /// `workspace` holds `geometry.workspaceCount` floats (may be nil when that is 0).
+    /// `workspace` holds `geometry.workspaceCount` floats (may be nil when that is 0); `kernels`
+    /// run the direct path.
     public static func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                geometry: ConvolutionGeometry,
-                               workspace: UnsafeMutablePointer<Float>?) {
+                               workspace: UnsafeMutablePointer<Float>?, kernels: ComputeKernels = .selected) {
         let positions = geometry.outputPositions
         let rows = geometry.columnRows
         if DirectConvolution.isApplicable(geometry) {
             guard let workspace else { preconditionFailure("Convolution.forward needs a workspace of \(geometry.workspaceCount) floats") }
             DirectConvolution.forward(input: input, weight: weight, bias: bias, output: output, geometry: geometry,
-                                      workspace: workspace)
+                                      workspace: workspace, kernels: kernels)
             return
         }
         let columns: UnsafePointer<Float>
@@ -107,14 +108,14 @@ public enum Convolution {
     /// Backward of `forward`, ACCUMULATING into every non-nil gradient:
     /// `dW += dY x cols^T`, `db += sum over (n, oy, ox) of dY`, `dX += col2im(W^T x dY)`.
     /// `workspace` holds `geometry.workspaceCount` floats (may be nil when that is 0); its
-    /// contents on entry do not matter.
+    /// contents on entry do not matter. `kernels` run the direct path and the narrow weight gradient.
     public static func backward(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                 weight: UnsafePointer<Float>,
                                 inputGradient: UnsafeMutablePointer<Float>?,
                                 weightGradient: UnsafeMutablePointer<Float>?,
                                 biasGradient: UnsafeMutablePointer<Float>?,
                                 geometry: ConvolutionGeometry,
-                                workspace: UnsafeMutablePointer<Float>?) {
+                                workspace: UnsafeMutablePointer<Float>?, kernels: ComputeKernels = .selected) {
         let positions = geometry.outputPositions
         let rows = geometry.columnRows
         let outputChannels = geometry.outputChannels
@@ -127,7 +128,7 @@ public enum Convolution {
         if geometry.isPointwise {
             if let weightGradient {
                 accumulateWeightGradient(outputGradient: outputGradient, columns: input, weightGradient: weightGradient,
-                                         geometry: geometry, partials: workspace)
+                                         geometry: geometry, partials: workspace, kernels: kernels)
             }
             if let inputGradient {
                 MatrixMultiply.multiply(transposeA: true, transposeB: false,
@@ -142,18 +143,18 @@ public enum Convolution {
         if DirectConvolution.isApplicable(geometry) {
             if let weightGradient {
                 DirectConvolution.weightGradient(outputGradient: outputGradient, input: input, weightGradient: weightGradient,
-                                                 geometry: geometry, workspace: workspace)
+                                                 geometry: geometry, workspace: workspace, kernels: kernels)
             }
             if let inputGradient {
                 DirectConvolution.inputGradient(outputGradient: outputGradient, weight: weight, inputGradient: inputGradient,
-                                                geometry: geometry, workspace: workspace)
+                                                geometry: geometry, workspace: workspace, kernels: kernels)
             }
             return
         }
         if let weightGradient {
             ImageColumns.imageToColumns(input, columns: workspace, geometry: geometry)
             accumulateWeightGradient(outputGradient: outputGradient, columns: workspace, weightGradient: weightGradient,
-                                     geometry: geometry, partials: workspace + rows * positions)
+                                     geometry: geometry, partials: workspace + rows * positions, kernels: kernels)
         }
         if let inputGradient {
             MatrixMultiply.multiply(transposeA: true, transposeB: false,
@@ -169,13 +170,14 @@ public enum Convolution {
     /// (`partials` holds its per-thread sums), else one SGEMM.
     private static func accumulateWeightGradient(outputGradient: UnsafePointer<Float>, columns: UnsafePointer<Float>,
                                                  weightGradient: UnsafeMutablePointer<Float>,
-                                                 geometry: ConvolutionGeometry, partials: UnsafeMutablePointer<Float>?) {
+                                                 geometry: ConvolutionGeometry, partials: UnsafeMutablePointer<Float>?,
+                                                 kernels: ComputeKernels) {
         let outputChannels = geometry.outputChannels, rows = geometry.columnRows, positions = geometry.outputPositions
         if NarrowWeightGradient.isApplicable(geometry) {
             guard let partials else { preconditionFailure("Convolution.backward needs a workspace of \(geometry.workspaceCount) floats") }
             NarrowWeightGradient.accumulate(outputGradient: outputGradient, columns: columns, weightGradient: weightGradient,
                                             outputChannels: outputChannels, rows: rows, positions: positions,
-                                            partials: partials)
+                                            partials: partials, kernels: kernels)
         } else {
             MatrixMultiply.multiply(transposeA: false, transposeB: true,
                                     rows: outputChannels, columns: rows, inner: positions,

@@ -6,9 +6,9 @@
 /// plane, output position `(oy, ox)` maps to `q = oy*Wp + ox` and kernel tap `(ky, kx)` to the
 /// offset `ky*Wp + kx`, so every output is `Y[co][q] = sum_{ci, tap} W[co, ci, tap] * P[ci][q + tap]`:
 /// contiguous vector loads with no bounds checks (the `Wp - Wo` columns of `q` past each row are
-/// computed and discarded). Six output channels times two vectors of positions are accumulated
-/// at once: twelve independent fused multiply-adds per loaded pair of input vectors, enough to
-/// hide the FMA latency, with each weight broadcast from memory.
+/// computed and discarded). The inner kernels (`correlate`, `dotProducts3x3`) are C, one copy per
+/// instruction set (`ComputeKernels`): six output channels times two vectors of positions are
+/// accumulated at once, twelve independent fused multiply-adds per loaded pair of input vectors.
 ///
 /// Backward uses the same kernel: the input gradient is the correlation of the zero-padded output
 /// gradient with the spatially flipped, channel-transposed weights; the weight gradient is a dot
@@ -17,10 +17,9 @@
 public enum DirectConvolution {
     /// Rows (output channels forward, input channels for the input gradient) computed together.
     static let blockWidth = 6
-    /// Floats per vector.
-    static let vectorWidth = FloatVector.scalarCount
-    /// Positions per inner step of `correlate`: two vectors.
-    static let stepWidth = 2 * vectorWidth
+    /// Positions per inner step of `correlate` on the widest path: two AVX-512 vectors. Scratch
+    /// rows are this many positions long, so every path's (shorter) step fits.
+    static let stepWidth = 32
     /// Output channels per weight-gradient group: with three taps of one kernel row that is
     /// nine accumulators.
     static let gradientGroupWidth = 3
@@ -53,8 +52,8 @@ public enum DirectConvolution {
         var paddedPlane: Int { paddedHeight * paddedWidth }
         /// Positions `q` per padded plane up to and including the last valid output.
         var validLength: Int { (geometry.outputHeight - 1) * paddedWidth + geometry.outputWidth }
-        /// Forward positions `q` per image: `validLength` rounded up to whole steps (the extra
-        /// positions read at most `slack` floats past the last plane).
+        /// Scratch floats per forward row: `validLength` rounded up to whole steps (a path computes
+        /// the positions up to its own step, reading at most `slack` floats past the last plane).
         var length: Int { roundedUp(validLength) }
         var paddedInputCount: Int { geometry.inputChannels * geometry.batch * paddedPlane + slack }
         var outputBlocks: Int { (geometry.outputChannels + blockWidth - 1) / blockWidth }
@@ -65,7 +64,8 @@ public enum DirectConvolution {
         var gradientHeight: Int { geometry.outputHeight + 2 * gradientPadding }
         var gradientWidth: Int { geometry.outputWidth + 2 * gradientPadding }
         var gradientPlane: Int { gradientHeight * gradientWidth }
-        var gradientLength: Int { roundedUp((geometry.inputHeight - 1) * gradientWidth + geometry.inputWidth) }
+        var gradientValidLength: Int { (geometry.inputHeight - 1) * gradientWidth + geometry.inputWidth }
+        var gradientLength: Int { roundedUp(gradientValidLength) }
         var paddedGradientCount: Int { geometry.outputChannels * geometry.batch * gradientPlane + slack }
 
         /// Packed weights `[block][channel][tap][blockWidth]`: the inner loop reads one block's
@@ -93,7 +93,7 @@ public enum DirectConvolution {
 
     static func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         output: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry,
-                        workspace: UnsafeMutablePointer<Float>) {
+                        workspace: UnsafeMutablePointer<Float>, kernels: ComputeKernels) {
         let layout = Layout(geometry: g)
         let padded = workspace
         let packed = padded + layout.paddedInputCount
@@ -112,7 +112,8 @@ public enum DirectConvolution {
                 }
             }
         }
-        let length = layout.length, paddedWidth = layout.paddedWidth, plane = layout.paddedPlane
+        let length = layout.length, validLength = layout.validLength
+        let paddedWidth = layout.paddedWidth, plane = layout.paddedPlane
         let outputHeight = g.outputHeight, outputWidth = g.outputWidth, batch = g.batch
         withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offsets in
             for t in 0..<taps { offsets[t] = (t / g.kernelSize) * paddedWidth + t % g.kernelSize }
@@ -123,11 +124,9 @@ public enum DirectConvolution {
                 for image in images {
                     for block in 0..<layout.outputBlocks {
                         let rowCount = min(blockWidth, outputChannels - block * blockWidth)
-                        correlate(source: padded + image * plane, channelStride: batch * plane, channels: inputChannels,
-                                  taps: tapOffsets, tapCount: taps,
-                                  weights: packed + block * inputChannels * taps * blockWidth,
-                                  length: length, destination: rows, destinationStride: length,
-                                  rows: rowCount)
+                        kernels.correlate(padded + image * plane, batch * plane, inputChannels, tapOffsets, taps,
+                                          packed + block * inputChannels * taps * blockWidth,
+                                          validLength, rows, length, rowCount)
                         for j in 0..<rowCount {
                             let co = block * blockWidth + j
                             let shift = bias?[co] ?? 0
@@ -149,7 +148,7 @@ public enum DirectConvolution {
     /// `dW[co, ci, ky, kx] += sum_{n, oy, ox} dY[co, n, oy, ox] * P[ci, n, oy + ky, ox + kx]`.
     static func weightGradient(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                weightGradient: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry,
-                               workspace: UnsafeMutablePointer<Float>) {
+                               workspace: UnsafeMutablePointer<Float>, kernels: ComputeKernels) {
         let layout = Layout(geometry: g)
         let padded = workspace
         let rowGradient = padded + layout.paddedInputCount
@@ -191,14 +190,13 @@ public enum DirectConvolution {
                         func row(_ j: Int) -> UnsafePointer<Float> {
                             UnsafePointer(rowGradient + ((group * gradientGroupWidth + min(j, rowCount - 1)) * batch + first) * plane)
                         }
-                        let gradientRows = (row(0), row(1), row(2))
                         for ci in 0..<inputChannels {
                             let source = UnsafePointer(padded + (ci * batch + first) * plane)
                             for ky in 0..<k {
                                 var kx = 0
                                 while kx < k {
                                     let shifted = source + ky * paddedWidth + kx
-                                    dotProducts(gradientRows, (shifted, shifted + 1, shifted + 2), count: count, sums: sums)
+                                    kernels.dotProducts3x3(row(0), row(1), row(2), shifted, shifted + 1, shifted + 2, count, sums)
                                     for j in 0..<rowCount {
                                         let base = ((group * gradientGroupWidth + j) * inputChannels + ci) * taps + ky * k + kx
                                         partial[base] += sums[3 * j]
@@ -223,7 +221,7 @@ public enum DirectConvolution {
     /// `dX += correlate(pad(dY, k - 1 - p), flip(W)^T)`: the adjoint of `forward`.
     static func inputGradient(outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               inputGradient: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry,
-                              workspace: UnsafeMutablePointer<Float>) {
+                              workspace: UnsafeMutablePointer<Float>, kernels: ComputeKernels) {
         let layout = Layout(geometry: g)
         let padded = workspace
         let packed = padded + layout.paddedGradientCount
@@ -244,7 +242,8 @@ public enum DirectConvolution {
                 }
             }
         }
-        let length = layout.gradientLength, gradientWidth = layout.gradientWidth, plane = layout.gradientPlane
+        let length = layout.gradientLength, validLength = layout.gradientValidLength
+        let gradientWidth = layout.gradientWidth, plane = layout.gradientPlane
         let height = g.inputHeight, width = g.inputWidth, batch = g.batch
         withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offsets in
             for t in 0..<taps { offsets[t] = (t / k) * gradientWidth + t % k }
@@ -255,11 +254,9 @@ public enum DirectConvolution {
                 for image in images {
                     for block in 0..<layout.inputBlocks {
                         let rowCount = min(blockWidth, inputChannels - block * blockWidth)
-                        correlate(source: padded + image * plane, channelStride: batch * plane, channels: outputChannels,
-                                  taps: tapOffsets, tapCount: taps,
-                                  weights: packed + block * outputChannels * taps * blockWidth,
-                                  length: length, destination: rows, destinationStride: length,
-                                  rows: rowCount)
+                        kernels.correlate(padded + image * plane, batch * plane, outputChannels, tapOffsets, taps,
+                                          packed + block * outputChannels * taps * blockWidth,
+                                          validLength, rows, length, rowCount)
                         for j in 0..<rowCount {
                             let ci = block * blockWidth + j
                             let target = inputGradient + (ci * batch + image) * height * width
@@ -296,104 +293,6 @@ public enum DirectConvolution {
                 }
                 (target + (height + padding) * paddedWidth).update(repeating: 0, count: padding * paddedWidth)
             }
-        }
-    }
-
-    /// Stores one step of positions of one row.
-    @inline(__always)
-    static func store(_ low: FloatVector, _ high: FloatVector, _ pointer: UnsafeMutablePointer<Float>) {
-        pointer.storeVector(low)
-        pointer.storeVector(high, at: vectorWidth)
-    }
-
-    /// `destination[j*stride + q] = sum_{c, t} weights[c][t][j] * source[c*channelStride + q + taps[t]]`
-    /// for `j < rows` (at most `blockWidth`), `q < length` (a multiple of `stepWidth`).
-    @inline(__always)
-    static func correlate(source: UnsafePointer<Float>, channelStride: Int, channels: Int,
-                          taps: UnsafePointer<Int>, tapCount: Int, weights: UnsafePointer<Float>,
-                          length: Int, destination: UnsafeMutablePointer<Float>, destinationStride: Int,
-                          rows: Int) {
-        var q = 0
-        while q < length {
-            var a0 = FloatVector(), a1 = FloatVector(), a2 = FloatVector(), a3 = FloatVector()
-            var a4 = FloatVector(), a5 = FloatVector(), b0 = FloatVector(), b1 = FloatVector()
-            var b2 = FloatVector(), b3 = FloatVector(), b4 = FloatVector(), b5 = FloatVector()
-            var w = weights
-            var channel = source + q
-            for _ in 0..<channels {
-                for t in 0..<tapCount {
-                    let x = channel + taps[t]
-                    let low = x.loadVector(), high = x.loadVector(at: vectorWidth)
-                    var weight = FloatVector(repeating: w[0])
-                    a0.multiplyAdd(low, weight)
-                    b0.multiplyAdd(high, weight)
-                    weight = FloatVector(repeating: w[1])
-                    a1.multiplyAdd(low, weight)
-                    b1.multiplyAdd(high, weight)
-                    weight = FloatVector(repeating: w[2])
-                    a2.multiplyAdd(low, weight)
-                    b2.multiplyAdd(high, weight)
-                    weight = FloatVector(repeating: w[3])
-                    a3.multiplyAdd(low, weight)
-                    b3.multiplyAdd(high, weight)
-                    weight = FloatVector(repeating: w[4])
-                    a4.multiplyAdd(low, weight)
-                    b4.multiplyAdd(high, weight)
-                    weight = FloatVector(repeating: w[5])
-                    a5.multiplyAdd(low, weight)
-                    b5.multiplyAdd(high, weight)
-                    w += blockWidth
-                }
-                channel += channelStride
-            }
-            let target = destination + q
-            store(a0, b0, target)
-            if rows > 1 { store(a1, b1, target + destinationStride) }
-            if rows > 2 { store(a2, b2, target + 2 * destinationStride) }
-            if rows > 3 { store(a3, b3, target + 3 * destinationStride) }
-            if rows > 4 { store(a4, b4, target + 4 * destinationStride) }
-            if rows > 5 { store(a5, b5, target + 5 * destinationStride) }
-            q += stepWidth
-        }
-    }
-
-    /// `sums[3 * j + i] = sum_q rows.j[q] * x.i[q]` for the three rows `j` and three vectors `i`,
-    /// `q < count`.
-    @inline(__always)
-    static func dotProducts(_ rows: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
-                            _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
-                            count: Int, sums: UnsafeMutablePointer<Float>) {
-        var s00 = FloatVector(), s01 = FloatVector(), s02 = FloatVector()
-        var s10 = FloatVector(), s11 = FloatVector(), s12 = FloatVector()
-        var s20 = FloatVector(), s21 = FloatVector(), s22 = FloatVector()
-        var q = 0
-        while q + vectorWidth <= count {
-            let x0 = x.0.loadVector(at: q), x1 = x.1.loadVector(at: q), x2 = x.2.loadVector(at: q)
-            var d = rows.0.loadVector(at: q)
-            s00.multiplyAdd(d, x0)
-            s01.multiplyAdd(d, x1)
-            s02.multiplyAdd(d, x2)
-            d = rows.1.loadVector(at: q)
-            s10.multiplyAdd(d, x0)
-            s11.multiplyAdd(d, x1)
-            s12.multiplyAdd(d, x2)
-            d = rows.2.loadVector(at: q)
-            s20.multiplyAdd(d, x0)
-            s21.multiplyAdd(d, x1)
-            s22.multiplyAdd(d, x2)
-            q += vectorWidth
-        }
-        sums[0] = s00.sum(); sums[1] = s01.sum(); sums[2] = s02.sum()
-        sums[3] = s10.sum(); sums[4] = s11.sum(); sums[5] = s12.sum()
-        sums[6] = s20.sum(); sums[7] = s21.sum(); sums[8] = s22.sum()
-        while q < count {
-            for j in 0..<3 {
-                let d = j == 0 ? rows.0[q] : j == 1 ? rows.1[q] : rows.2[q]
-                sums[3 * j] += d * x.0[q]
-                sums[3 * j + 1] += d * x.1[q]
-                sums[3 * j + 2] += d * x.2[q]
-            }
-            q += 1
         }
     }
 }

@@ -38,10 +38,16 @@ public final class MSDNet: TrainableNetwork {
     }
     private var forwardCount = 0
     private var forwardWasTraining = false
+    private var exitLosses: [Double] = []
+    private var exitCorrect: [Int] = []
+
+    /// The instruction set of the convolution kernels this network runs.
+    public var kernelPath: KernelPath { plan.kernels.path }
 
     /// Builds the reference architecture for `configuration`, initialised from `seed` as
-    /// `configuration.initialization` says.
-    public init(configuration: MSDNetConfiguration, gradientEquilibrium: Bool, maximumBatchSize: Int, seed: UInt64 = 0) throws {
+    /// `configuration.initialization` says, computing with `kernels`.
+    public init(configuration: MSDNetConfiguration, gradientEquilibrium: Bool, maximumBatchSize: Int, seed: UInt64 = 0,
+                kernels: ComputeKernels = .selected) throws {
         precondition(maximumBatchSize >= 1, "maximumBatchSize must be at least 1")
         let architecture = try MSDNetArchitecture(configuration)
         self.architecture = architecture
@@ -50,7 +56,8 @@ public final class MSDNet: TrainableNetwork {
         self.maximumBatchSize = maximumBatchSize
         self.gradientEquilibrium = gradientEquilibrium
         Initialization.msdnet(architecture, parameters: parameters, seed: seed)
-        self.plan = ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, maximumBatchSize: maximumBatchSize)
+        self.plan = ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, maximumBatchSize: maximumBatchSize,
+                                  kernels: kernels)
     }
 
     /// Bytes of activation, gradient and scratch memory planned for `maximumBatchSize`.
@@ -90,8 +97,9 @@ public final class MSDNet: TrainableNetwork {
     /// Phase-I step: loss = sum over exits of the mean cross-entropy (the reference `main_GE.py`).
     public func trainingStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) -> TrainingStepResult {
         forward(images: images, count: n, training: true)
-        var exitLosses: [Double] = []
-        var exitCorrect: [Int] = []
+        // The last step's arrays, refilled: no allocation once the caller has let go of that result.
+        exitLosses.removeAll(keepingCapacity: true)
+        exitCorrect.removeAll(keepingCapacity: true)
         let classes = classCount
         for exit in 0..<exitCount {
             let logits = logits(exit: exit)
@@ -155,8 +163,10 @@ struct PlannedUnit {
     let preActivationChannelOffset: Int
     /// The pointwise group whose single SGEMM computes this unit's convolution (nil: its own).
     let group: Int?
-    /// Operator kind in benchmark breakdowns, e.g. "convolution 3x3/1".
-    let label: String
+    /// Operator kinds in benchmark breakdowns, e.g. "convolution 3x3/1 forward": made once here,
+    /// so that a step that nobody profiles builds no string.
+    let forwardLabel: String
+    let backwardLabel: String
     let savedMean: UnsafeMutablePointer<Float>
     let savedInverseStandardDeviation: UnsafeMutablePointer<Float>
     /// nil: the network input.
@@ -300,19 +310,26 @@ final class ExecutionPlan {
     private let workspace: UnsafeMutablePointer<Float>
     /// dL/d(pre-activation) of the unit being backpropagated.
     private let preActivationGradient: UnsafeMutablePointer<Float>
+    /// The per-channel sums of one BatchNorm (`2 * channels + 1` Doubles of the widest).
+    private let batchNormScratch: UnsafeMutablePointer<Double>
     private var floatAllocations: [UnsafeMutablePointer<Float>] = []
     /// Floats allocated for activations, gradients and scratch.
     private(set) var allocatedFloats = 0
     var profile: OperatorProfile?
     /// After backward step k, gradients from `finalGradientBoundaries[k]` to the arena's end are final.
     private(set) var finalGradientBoundaries: [Int] = []
+    let kernels: ComputeKernels
     private var indexAllocations: [UnsafeMutablePointer<Int32>] = []
 
-    init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int) {
+    init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int,
+         kernels: ComputeKernels) {
+        self.kernels = kernels
         let batch = maximumBatchSize
         var largestWorkspace = 0
         var largestPreActivation = 0
+        var widestBatchNorm = 0
         for unit in architecture.unitsInRegistrationOrder {
+            widestBatchNorm = max(widestBatchNorm, unit.outputChannels)
             let geometry = ConvolutionGeometry(inputChannels: unit.inputChannels, outputChannels: unit.outputChannels,
                                                kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
                                                batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
@@ -327,6 +344,7 @@ final class ExecutionPlan {
         workspace.initialize(repeating: 0, count: max(largestWorkspace, 1))
         preActivationGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(largestPreActivation, 1))
         preActivationGradient.initialize(repeating: 0, count: max(largestPreActivation, 1))
+        batchNormScratch = UnsafeMutablePointer<Double>.allocate(capacity: 2 * widestBatchNorm + 1)
         segmentCount = architecture.segments.count
         allocatedFloats = largestWorkspace + largestPreActivation
         func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -377,6 +395,7 @@ final class ExecutionPlan {
                                                kernelSize: unit.kernelSize, stride: unit.stride, padding: unit.padding,
                                                batch: batch, inputHeight: unit.inputSize, inputWidth: unit.inputSize)
             let statistics = allocate(2 * unit.outputChannels)
+            let label = (isClassifier ? "classifier " : "") + "convolution \(unit.kernelSize)x\(unit.kernelSize)/\(unit.stride)"
             guard let counter = buffers.counter(named: unit.batchNormName + ".num_batches_tracked") else {
                 preconditionFailure("no BatchNorm counter for \(unit.batchNormName)")
             }
@@ -396,7 +415,7 @@ final class ExecutionPlan {
                 preActivationBase: group.map { groups[$0].preActivation } ?? allocate(geometry.outputCount),
                 preActivationChannelOffset: group == nil ? 0 : groupChannelOffset,
                 group: group,
-                label: (isClassifier ? "classifier " : "") + "convolution \(unit.kernelSize)x\(unit.kernelSize)/\(unit.stride)",
+                forwardLabel: label + " forward", backwardLabel: label + " backward",
                 savedMean: statistics,
                 savedInverseStandardDeviation: statistics + unit.outputChannels,
                 input: input, inputIsIntermediate: inputIsIntermediate, output: output))
@@ -466,6 +485,7 @@ final class ExecutionPlan {
         for pointer in indexAllocations { pointer.deallocate() }
         workspace.deallocate()
         preActivationGradient.deallocate()
+        batchNormScratch.deallocate()
     }
 
     private func averagePoolGeometry(exit: Int, input: Int, count n: Int) -> PoolingGeometry {
@@ -490,9 +510,9 @@ final class ExecutionPlan {
                 let output = tensors[unit.output.tensor].values(channelOffset: unit.output.channelOffset, count: n)
                 let preActivation = unit.preActivation(count: n)
                 if unit.group == nil {
-                    timed(unit.label + " forward") {
+                    timed(unit.forwardLabel) {
                         Convolution.forward(input: input, weight: unit.weight, bias: unit.bias.map { UnsafePointer($0) },
-                                            output: preActivation, geometry: geometry, workspace: workspace)
+                                            output: preActivation, geometry: geometry, workspace: workspace, kernels: kernels)
                     }
                 }
                 let positions = n * geometry.outputHeight * geometry.outputWidth
@@ -502,7 +522,8 @@ final class ExecutionPlan {
                                                     bias: unit.batchNormBias, runningMean: unit.runningMean,
                                                     runningVariance: unit.runningVariance, savedMean: unit.savedMean,
                                                     savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
-                                                    channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer)
+                                                    channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer,
+                                                    scratch: batchNormScratch)
                         unit.batchesTracked.pointee += 1
                     } else {
                         BatchNorm2d.forwardInference(input: preActivation, output: output, weight: unit.batchNormWeight,
@@ -516,7 +537,7 @@ final class ExecutionPlan {
                 timed("convolution 1x1/1 grouped forward") {
                     Convolution.forward(input: tensors[group.input.tensor].values(channelOffset: group.input.channelOffset, count: n),
                                         weight: group.weight, bias: nil, output: group.preActivation,
-                                        geometry: group.geometry(batch: n), workspace: workspace)
+                                        geometry: group.geometry(batch: n), workspace: workspace, kernels: kernels)
                 }
             case let .maxPool(input, output, indices):
                 let source = tensors[input]
@@ -564,7 +585,7 @@ final class ExecutionPlan {
                                          savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
                                          inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
                                          biasGradient: unit.batchNormBiasGradient, channels: geometry.outputChannels,
-                                         count: positions, relu: true, reducer: reducer)
+                                         count: positions, relu: true, reducer: reducer, scratch: batchNormScratch)
                 }
                 if unit.group != nil { continue }
                 var input = images
@@ -577,10 +598,11 @@ final class ExecutionPlan {
                         tensor.gradients.update(repeating: 0, count: tensor.channels * n * tensor.plane)
                     }
                 }
-                timed(unit.label + " backward") {
+                timed(unit.backwardLabel) {
                     Convolution.backward(outputGradient: preActivationGradient, input: input, weight: unit.weight,
                                          inputGradient: inputGradient, weightGradient: unit.weightGradient,
-                                         biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace)
+                                         biasGradient: unit.biasGradient, geometry: geometry, workspace: workspace,
+                                         kernels: kernels)
                 }
             case let .pointwiseGroup(index):
                 let group = groups[index]
@@ -590,7 +612,7 @@ final class ExecutionPlan {
                                          input: input.values(channelOffset: group.input.channelOffset, count: n), weight: group.weight,
                                          inputGradient: input.gradients(channelOffset: group.input.channelOffset, count: n),
                                          weightGradient: group.weightGradient, biasGradient: nil,
-                                         geometry: group.geometry(batch: n), workspace: workspace)
+                                         geometry: group.geometry(batch: n), workspace: workspace, kernels: kernels)
                 }
             case let .maxPool(input, output, indices):
                 let source = tensors[input]

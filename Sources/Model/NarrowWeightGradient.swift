@@ -5,7 +5,7 @@
 /// (`N*H*W` positions), which SGEMM neither splits over threads nor blocks well (measured 2-3x
 /// slower than this).
 ///
-/// Three-by-three blocks of dot products (`DirectConvolution.dotProducts`) run over chunks of
+/// Three-by-three blocks of dot products (`ComputeKernels.dotProducts3x3`) run over chunks of
 /// positions that stay in the first-level caches; each compute thread sums its own share of the
 /// positions into its own partial, and the partials are added at the end. The forward pass and
 /// the input gradient stay SGEMMs: for them the measured SGEMM was faster than these kernels.
@@ -33,7 +33,7 @@ enum NarrowWeightGradient {
     /// `p < positions`; `partials` holds `maximumSlots * outputChannels * rows` floats.
     static func accumulate(outputGradient: UnsafePointer<Float>, columns: UnsafePointer<Float>,
                            weightGradient: UnsafeMutablePointer<Float>, outputChannels: Int, rows: Int, positions: Int,
-                           partials: UnsafeMutablePointer<Float>) {
+                           partials: UnsafeMutablePointer<Float>, kernels: ComputeKernels) {
         let count = outputChannels * rows
         let outputGroups = (outputChannels + groupWidth - 1) / groupWidth
         let rowGroups = (rows + groupWidth - 1) / groupWidth
@@ -53,14 +53,13 @@ enum NarrowWeightGradient {
                         func columnRow(_ i: Int) -> UnsafePointer<Float> {
                             columns + (rowGroup * groupWidth + min(i, rowCount - 1)) * positions + start
                         }
-                        let columnRows = (columnRow(0), columnRow(1), columnRow(2))
                         for outputGroup in 0..<outputGroups {
                             let outputCount = min(groupWidth, outputChannels - outputGroup * groupWidth)
                             func outputRow(_ j: Int) -> UnsafePointer<Float> {
                                 outputGradient + (outputGroup * groupWidth + min(j, outputCount - 1)) * positions + start
                             }
-                            DirectConvolution.dotProducts((outputRow(0), outputRow(1), outputRow(2)), columnRows, count: length,
-                                                          sums: sums)
+                            kernels.dotProducts3x3(outputRow(0), outputRow(1), outputRow(2),
+                                                   columnRow(0), columnRow(1), columnRow(2), length, sums)
                             for j in 0..<outputCount {
                                 let row = partial + (outputGroup * groupWidth + j) * rows + rowGroup * groupWidth
                                 for i in 0..<rowCount { row[i] += sums[3 * j + i] }

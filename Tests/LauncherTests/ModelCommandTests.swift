@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import XCTest
 
 /// `info` and `check-reference` as a user runs them.
@@ -50,6 +51,33 @@ final class ModelCommandTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(failing.status, 1, failing.standardOutput + failing.standardError)
         let phase1Line = failing.standardOutput.split(separator: "\n").first { $0.hasPrefix("phase1/grad ") }
         XCTAssertTrue(phase1Line?.contains("classifier.0.linear.weight") ?? false, failing.standardOutput)
+    }
+
+    /// `DISTTRAIN_KERNELS` forces each kernel path the CPU runs, the run says which, and every one
+    /// matches the reference; a path that does not exist is refused in one line.
+    func testEveryKernelPathPassesTheReferenceCheckAndABadOneIsRefused() throws {
+        for path in KernelPath.supported {
+            let outcome = try DistTrainExecutable.run(["check-reference", fixture.path],
+                                                      environment: [KernelPath.environmentVariable: path.rawValue],
+                                                      outputDirectory: directory)
+            XCTAssertEqual(outcome.status, 0, "\(path): " + outcome.standardOutput + outcome.standardError)
+        }
+        let bench = try DistTrainExecutable.run(["bench", repositoryRoot.appendingPathComponent("cluster/fashion-mnist.json").path,
+                                                 "--steps", "1", "--batch-size", "2", "--json"],
+                                                environment: [KernelPath.environmentVariable: "portable"], outputDirectory: directory)
+        XCTAssertEqual(bench.status, 0, bench.standardError)
+        XCTAssertTrue(bench.standardOutput.contains("portable kernels"), bench.standardOutput)
+        let lastLine = String(bench.standardOutput.split(separator: "\n").last ?? "")
+        let report = try JSONSerialization.jsonObject(with: Data(lastLine.utf8)) as? [String: Any]
+        XCTAssertEqual(report?["kernelPath"] as? String, "portable", lastLine)
+        for key in ["trainImagesPerSecond", "phase2ImagesPerSecond", "evalImagesPerSecond", "achievedGFLOPs", "sgemmGFLOPs",
+                    "peakResidentBytes", "allocationsPerStep"] {
+            XCTAssertNotNil(report?[key], "\(key) missing from \(lastLine)")
+        }
+        let refused = try DistTrainExecutable.run(["info", repositoryRoot.appendingPathComponent("cluster/cifar100.json").path],
+                                                  environment: [KernelPath.environmentVariable: "sse9"], outputDirectory: directory)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.standardError, "error: DISTTRAIN_KERNELS=sse9: expected one of portable, avx2, avx512\n")
     }
 
     /// A fixture that is not there is a failure (status 1; 2 is for a rejected run file), said plainly.

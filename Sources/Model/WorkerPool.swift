@@ -1,0 +1,92 @@
+import Foundation
+import Synchronization
+
+/// Worker threads that run one job's parts at once, started once and then reused, idle on a
+/// condition variable rather than spinning. Handing out a job costs one small heap allocation
+/// (`withoutActuallyEscaping`, the only way to give a Swift closure to another thread, boxes it);
+/// Dispatch's `concurrentPerform`, used before, made about five per call.
+///
+/// `run(parts, body)` runs `body(0)` on the calling thread and `body(1..<parts)` on workers, and
+/// returns when all have finished. A call made while another job runs (from inside a part, or
+/// from a second thread) runs its parts one after another on its own thread.
+final class WorkerPool: @unchecked Sendable {
+    // Everything below but `busy` is guarded by `mutex`.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var workers = 0
+    /// Counts the jobs handed out; a worker takes part in each new one whose `parts` include it.
+    private var generation = 0
+    private var parts = 0
+    /// Workers still running the current job.
+    private var pending = 0
+    /// The current job; between jobs one that does nothing.
+    private var job: (Int) -> Void = WorkerPool.idle
+    private let busy = Atomic<Bool>(false)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        pthread_cond_init(finished, nil)
+    }
+
+    /// Runs `body(part)` for every `part` in `0..<parts` at once.
+    func run(_ parts: Int, _ body: (Int) -> Void) {
+        guard parts > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for part in 0..<parts { body(part) }
+            return
+        }
+        withoutActuallyEscaping(body) { hand(parts, $0) }
+        busy.store(false, ordering: .releasing)
+    }
+
+    /// Gives parts 1... of `body` to the workers, runs part 0 and waits for the others.
+    private func hand(_ parts: Int, _ body: @escaping (Int) -> Void) {
+        pthread_mutex_lock(mutex)
+        while workers < parts - 1 {
+            workers += 1
+            startWorker(part: workers, generation: generation)
+        }
+        job = body
+        self.parts = parts
+        pending = parts - 1
+        generation += 1
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+        body(0)
+        pthread_mutex_lock(mutex)
+        while pending > 0 { pthread_cond_wait(finished, mutex) }
+        job = Self.idle
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// A worker for part `part` of every job after `generation`.
+    private func startWorker(part: Int, generation: Int) {
+        let thread = Thread { [unowned self] in self.work(part: part, after: generation) }
+        thread.start()
+    }
+
+    private func work(part: Int, after startGeneration: Int) -> Never {
+        var seen = startGeneration
+        pthread_mutex_lock(mutex)
+        while true {
+            while generation == seen { pthread_cond_wait(wake, mutex) }
+            seen = generation
+            guard part < parts else { continue }
+            pthread_mutex_unlock(mutex)
+            runPart(part)
+            pthread_mutex_lock(mutex)
+            pending -= 1
+            if pending == 0 { pthread_cond_signal(finished) }
+        }
+    }
+
+    /// Calls the job outside the lock; not inlined, so that this thread's reference to the job
+    /// is gone before `pending` says it is done and `run` ends the job's borrowed lifetime.
+    @inline(never)
+    private func runPart(_ part: Int) {
+        job(part)
+    }
+
+    private static func idle(_ part: Int) {}
+}
