@@ -1,3 +1,4 @@
+@testable import DataPipeline
 @testable import DistTrain
 import Foundation
 import Model
