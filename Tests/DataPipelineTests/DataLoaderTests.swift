@@ -1,5 +1,5 @@
 @testable import DataPipeline
-@testable import DistTrain
+import TestSupport
 import XCTest
 
 final class DataLoaderTests: XCTestCase {

@@ -1,5 +1,4 @@
 @testable import DataPipeline
-@testable import DistTrain
 import XCTest
 
 final class DataJPEGTests: XCTestCase {
