@@ -1,9 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Modules depend downward only: Launcher -> Benchmarks, ReferenceParity -> DistTrain ->
-// Communication, Evaluation -> DataPipeline -> Storage; Model (pure compute) lies below the
-// ones that compute, the C shims at the bottom.
+// Modules depend downward only: Launcher -> Benchmarks, ReferenceParity -> DistTrain
+// -> Evaluation -> DataPipeline -> Storage, and Communication; all of them -> Model -> C shims.
 let package = Package(
     name: "disttrain",
     products: [
@@ -60,15 +59,16 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
-        // Helpers several test targets share: where the reference fixtures are, temporary
-        // directories, small data set files.
+        // Helpers several test targets share (where the reference fixtures are).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "CommunicationTests", dependencies: ["Communication", "Model"]),
-        .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Storage", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Storage", "Model", "TestSupport"]),
-        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "DataPipeline", "Storage", "Model", "TestSupport"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Communication", "DataPipeline", "Model", "TestSupport"]),
+        // Also the data pipeline's tests, which share their fixtures with the run-file fuzzing here.
+        .testTarget(name: "DistTrainTests", dependencies: [
+            "DistTrain", "DataPipeline", "Storage", "Benchmarks", "Model", "TestSupport",
+        ]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Communication", "Model"]),
         .testTarget(name: "ReferenceParityTests", dependencies: ["ReferenceParity", "DistTrain", "Storage", "Model", "TestSupport"]),
         .testTarget(name: "LauncherTests", dependencies: [
             "Launcher", "DistTrain", "Evaluation", "DataPipeline", "Communication", "Storage", "Model", "TestSupport",

@@ -2,7 +2,6 @@
 @testable import DistTrain
 import Foundation
 @testable import Storage
-import TestSupport
 import XCTest
 
 /// Seeded mutation fuzzing of everything that reads user-supplied bytes: the run-file parser and
@@ -90,7 +89,7 @@ final class FuzzTests: XCTestCase {
 
     /// IDX images and labels, raw and gzipped (the gzip layer then meets the corruption first).
     func testIDXReaderRawAndGzipped() throws {
-        let images = SyntheticDataFiles.idxImagesGzip, labels = SyntheticDataFiles.idxLabelsGzip
+        let images = DataReaderTests.imagesGzip, labels = DataReaderTests.labelsGzip
         let isDataError: (Error) -> Bool = { $0 is DataError }
         for (gzipped, dimensions) in [(images, 3), (labels, 1)] {
             let raw = try Gzip.decompress(gzipped)

@@ -2,7 +2,6 @@
 import Foundation
 import Model
 @testable import Storage
-import TestSupport
 import XCTest
 
 /// The run directory's lock, checkpoints that refuse a diverged state, and the size checks of a

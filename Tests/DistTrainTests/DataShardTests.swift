@@ -1,6 +1,6 @@
 @testable import DataPipeline
+@testable import DistTrain
 @testable import Storage
-import TestSupport
 import XCTest
 
 final class DataShardTests: XCTestCase {

@@ -1,4 +1,5 @@
 @testable import DataPipeline
+@testable import DistTrain
 import XCTest
 
 final class DataAugmentationTests: XCTestCase {

@@ -1,24 +1,62 @@
 @testable import DataPipeline
+@testable import DistTrain
 import Foundation
-import TestSupport
 import XCTest
 
+/// Makes a fresh temporary directory for one test and removes it afterwards.
+final class TemporaryDirectory {
+    let path: String
+
+    init(_ name: String = #function) throws {
+        let safeName = name.filter { $0.isLetter || $0.isNumber }
+        path = NSTemporaryDirectory() + "disttrain-data-\(safeName)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) throws {
+        let file = "\(path)/\(name)"
+        try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
 final class DataReaderTests: XCTestCase {
+    /// Python: `struct.pack(">IIII", 0x803, 3, 4, 5) + bytes(range(60))`, gzipped.
+    static let imagesGzip = DataGzipTests.bytes(hex: "1f8b08000000000002036360e06066606000611620666560646266616563e7e0e4e2e6e1e5e3171014121611151397909492969195935750545256515553d7d0d4d2d6d1d5d33730343236313533b7b0b4b20600ec1a955b4c000000")
+    /// Python: `struct.pack(">II", 0x801, 3) + bytes([9, 0, 3])`, gzipped.
+    static let labelsGzip = DataGzipTests.bytes(hex: "1f8b08000000000002036360e06064606060e664600600b1d698980b000000")
+
+    static func idxImages(count: Int, height: Int, width: Int, pixel: (Int) -> UInt8) -> [UInt8] {
+        var bytes: [UInt8] = [0, 0, 8, 3]
+        for size in [count, height, width] {
+            bytes += [UInt8(size >> 24 & 255), UInt8(size >> 16 & 255), UInt8(size >> 8 & 255), UInt8(size & 255)]
+        }
+        return bytes + (0..<count * height * width).map(pixel)
+    }
+
+    static func idxLabels(_ labels: [UInt8]) -> [UInt8] {
+        let count = labels.count
+        return [0, 0, 8, 1, UInt8(count >> 24 & 255), UInt8(count >> 16 & 255), UInt8(count >> 8 & 255), UInt8(count & 255)] + labels
+    }
+
     func testGzippedIDXParses() throws {
-        let images = try IDXFile.parse(try Gzip.decompress(SyntheticDataFiles.idxImagesGzip), path: "images", dimensionCount: 3)
+        let images = try IDXFile.parse(try Gzip.decompress(Self.imagesGzip), path: "images", dimensionCount: 3)
         XCTAssertEqual(images.dimensions, [3, 4, 5])
         XCTAssertEqual(images.values, (0..<60).map { UInt8($0) })
-        let labels = try IDXFile.parse(try Gzip.decompress(SyntheticDataFiles.idxLabelsGzip), path: "labels", dimensionCount: 1)
+        let labels = try IDXFile.parse(try Gzip.decompress(Self.labelsGzip), path: "labels", dimensionCount: 1)
         XCTAssertEqual(labels.values, [9, 0, 3])
     }
 
     func testRawAndGzippedSplitsLoadTheSame() throws {
         let gzipped = try TemporaryDirectory()
-        try gzipped.write("train-images-idx3-ubyte.gz", SyntheticDataFiles.idxImagesGzip)
-        try gzipped.write("train-labels-idx1-ubyte.gz", SyntheticDataFiles.idxLabelsGzip)
+        try gzipped.write("train-images-idx3-ubyte.gz", Self.imagesGzip)
+        try gzipped.write("train-labels-idx1-ubyte.gz", Self.labelsGzip)
         let raw = try TemporaryDirectory()
-        try raw.write("raw/train-images-idx3-ubyte", try Gzip.decompress(SyntheticDataFiles.idxImagesGzip))
-        try raw.write("raw/train-labels-idx1-ubyte", try Gzip.decompress(SyntheticDataFiles.idxLabelsGzip))
+        try raw.write("raw/train-images-idx3-ubyte", try Gzip.decompress(Self.imagesGzip))
+        try raw.write("raw/train-labels-idx1-ubyte", try Gzip.decompress(Self.labelsGzip))
         let fromGzip = try IDXFile.loadSplit(root: gzipped.path, training: true, classCount: 10)
         let fromRaw = try IDXFile.loadSplit(root: raw.path, training: true, classCount: 10)
         XCTAssertEqual(fromGzip.labels, [9, 0, 3])
@@ -29,7 +67,7 @@ final class DataReaderTests: XCTestCase {
     }
 
     func testTruncatedIDXNamesFileAndRecord() throws {
-        let bytes = SyntheticDataFiles.idxImages(count: 3, height: 4, width: 5) { UInt8($0 % 256) }
+        let bytes = Self.idxImages(count: 3, height: 4, width: 5) { UInt8($0 % 256) }
         XCTAssertThrowsError(try IDXFile.parse(Array(bytes.dropLast(25)), path: "/data/x-images", dimensionCount: 3)) { error in
             guard case .truncatedFile(let path, let record, let expected, let actual) = error as? DataError else {
                 return XCTFail("got \(error)")
@@ -46,15 +84,15 @@ final class DataReaderTests: XCTestCase {
     }
 
     func testWrongMagicIsRejected() {
-        XCTAssertThrowsError(try IDXFile.parse(SyntheticDataFiles.idxLabels([1, 2]), path: "labels-as-images", dimensionCount: 3)) { error in
+        XCTAssertThrowsError(try IDXFile.parse(Self.idxLabels([1, 2]), path: "labels-as-images", dimensionCount: 3)) { error in
             guard case .badMagic(_, 0x801, 0x803) = error as? DataError else { return XCTFail("got \(error)") }
         }
     }
 
     func testIDXLabelOutOfRangeNamesRecord() throws {
         let directory = try TemporaryDirectory()
-        try directory.write("t10k-images-idx3-ubyte", SyntheticDataFiles.idxImages(count: 3, height: 2, width: 2) { UInt8($0) })
-        try directory.write("t10k-labels-idx1-ubyte", SyntheticDataFiles.idxLabels([1, 10, 2]))
+        try directory.write("t10k-images-idx3-ubyte", Self.idxImages(count: 3, height: 2, width: 2) { UInt8($0) })
+        try directory.write("t10k-labels-idx1-ubyte", Self.idxLabels([1, 10, 2]))
         XCTAssertThrowsError(try IDXFile.loadSplit(root: directory.path, training: false, classCount: 10)) { error in
             guard case .labelOutOfRange(let path, 1, 10, 10) = error as? DataError else { return XCTFail("got \(error)") }
             XCTAssertTrue(path.hasSuffix("t10k-labels-idx1-ubyte"))

@@ -1,5 +1,5 @@
 @testable import DataPipeline
-import TestSupport
+@testable import DistTrain
 import XCTest
 
 final class DataLoaderTests: XCTestCase {

@@ -1,6 +1,6 @@
-@testable import Benchmarks
-import TestSupport
 import XCTest
+@testable import Benchmarks
+@testable import DistTrain
 
 /// The data benchmark's code paths on a tiny synthetic Fashion-MNIST; what it measures (speed)
 /// is never asserted, only that it ran over the images it was asked for.
@@ -9,8 +9,8 @@ final class DataBenchmarkTests: XCTestCase {
     static func makeFashionMNIST(_ directory: TemporaryDirectory, training: Int, test: Int) throws {
         for (prefix, count) in [("train", training), ("t10k", test)] {
             try directory.write("\(prefix)-images-idx3-ubyte",
-                                SyntheticDataFiles.idxImages(count: count, height: 28, width: 28) { UInt8(($0 * 7) % 256) })
-            try directory.write("\(prefix)-labels-idx1-ubyte", SyntheticDataFiles.idxLabels((0..<count).map { UInt8($0 % 3) }))
+                                DataReaderTests.idxImages(count: count, height: 28, width: 28) { UInt8(($0 * 7) % 256) })
+            try directory.write("\(prefix)-labels-idx1-ubyte", DataReaderTests.idxLabels((0..<count).map { UInt8($0 % 3) }))
         }
     }
 
