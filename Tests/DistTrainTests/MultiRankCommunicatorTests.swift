@@ -4,7 +4,7 @@ import Model
 import XCTest
 
 /// Collectives across real ranks. Skipped unless started by `mpirun`, which runs this class on
-/// every rank (`mpirun -n 2 …xctest CommunicationTests.MultiRankCommunicatorTests`); each rank checks
+/// every rank (`mpirun -n 2 …xctest DistTrainTests.MultiRankCommunicatorTests`); each rank checks
 /// its own results. Every test calls the same collectives in the same order on all ranks and
 /// asserts instead of returning early, so a failure cannot leave another rank waiting.
 final class MultiRankCommunicatorTests: XCTestCase {
