@@ -8,7 +8,7 @@ DEBIAN_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev libtur
 XCTEST := $(SCRATCH)/release/disttrainPackageTests.xctest
 # Test classes that need several ranks; each runs under `mpirun -n 2` and `mpirun -n 3`
 # (comma-separated, as the xctest runner takes them).
-MULTI_RANK_TESTS := DistTrainTests.MultiRankCommunicatorTests
+MULTI_RANK_TESTS := DistTrainTests.MultiRankCommunicatorTests,BenchmarksTests.AllReduceBenchmarkTests
 ROOT_MPI_ENVIRONMENT := $(if $(filter 0,$(shell id -u)),OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1,)
 # Ranks share the cores: one OpenBLAS thread each keeps three ranks on two cores from thrashing.
 # A rank that fails inside a collective must not leave the others waiting forever.

@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Modules depend downward only: Launcher -> Benchmarks, ReferenceParity -> DistTrain -> Model -> C shims.
+// Modules depend downward only: Launcher -> Benchmarks, ReferenceParity -> DistTrain
+// -> Evaluation -> DataPipeline -> Storage, and Communication; all of them -> Model -> C shims.
 let package = Package(
     name: "disttrain",
     products: [
@@ -31,35 +32,51 @@ let package = Package(
             dependencies: ["CBLAS", "CKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
+        // HDF5 files (checkpoints, exit logits, shards) over CHDF5, and what the machine offers.
+        .target(name: "Storage", dependencies: ["CHDF5"]),
+        // The MPI world of ranks (world size 1 without mpirun) and the watch for stalled ranks.
+        .target(name: "Communication", dependencies: ["Model", "CMPIShim"]),
+        // Data sets: readers, decoders, augmentation, shards and the batch stream.
+        .target(name: "DataPipeline", dependencies: ["Storage", "CTurboJPEG", "CPNG", "CZlib"]),
+        // The budgeted evaluation, its reports and plots, and the exit logits file.
+        .target(name: "Evaluation", dependencies: ["Model", "Storage", "DataPipeline"]),
         .target(
             name: "DistTrain",
-            dependencies: ["Model", "CMPIShim", "CHDF5", "CTurboJPEG", "CPNG", "CZlib"]
+            dependencies: ["Model", "Storage", "Communication", "DataPipeline", "Evaluation"]
         ),
         // Counts heap allocations by interposing malloc; linked only through Benchmarks.
         .target(name: "CAllocationCounter"),
         // Measurements and checks that the command line runs; not part of training.
         .target(
             name: "Benchmarks",
-            dependencies: ["DistTrain", "Model", "CAllocationCounter"]
+            dependencies: ["DistTrain", "Communication", "DataPipeline", "Model", "CAllocationCounter"]
         ),
         .target(
             name: "ReferenceParity",
-            dependencies: ["DistTrain", "Model"]
+            dependencies: ["DistTrain", "Evaluation", "Storage", "Model"]
         ),
         .executableTarget(
             name: "Launcher",
             dependencies: [
-                "Benchmarks", "ReferenceParity", "DistTrain", "Model",
+                "Benchmarks", "ReferenceParity", "DistTrain", "Evaluation", "DataPipeline", "Communication",
+                "Storage", "Model",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         // Helpers several test targets share (where the reference fixtures are).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "Model", "TestSupport"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Model"]),
-        .testTarget(name: "ReferenceParityTests", dependencies: ["ReferenceParity", "DistTrain", "Model", "TestSupport"]),
-        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "DistTrain", "Model", "TestSupport"]),
+        // Also the tests of Storage, Communication, DataPipeline and Evaluation, in one process in
+        // name order: RunSafetyTests' full-disk HDF5 write leaves HDF5 unable to close files
+        // later in the same process, so the HDF5 writers must run before it.
+        .testTarget(name: "DistTrainTests", dependencies: [
+            "DistTrain", "Evaluation", "DataPipeline", "Communication", "Storage", "Benchmarks", "Model", "TestSupport",
+        ]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Communication", "Model"]),
+        .testTarget(name: "ReferenceParityTests", dependencies: ["ReferenceParity", "DistTrain", "Storage", "Model", "TestSupport"]),
+        .testTarget(name: "LauncherTests", dependencies: [
+            "Launcher", "DistTrain", "Evaluation", "DataPipeline", "Communication", "Storage", "Model", "TestSupport",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Communication
 import DistTrain
 import Model
 

@@ -209,17 +209,42 @@ enum JSONValue: Decodable, Equatable {
     }
 }
 
+/// The keys of one object of the run file, declared once as the cases of an enum: the reader
+/// reads through them, the unknown-key check accepts exactly them (listed in declaration order
+/// when it rejects a key), and encoding writes through them, so the three cannot drift apart.
+protocol RunFileKey: CodingKey, CaseIterable, RawRepresentable where RawValue == String {}
+
+extension RunFileKey {
+    static var names: [String] { allCases.map(\.rawValue) }
+}
+
+/// An object of the run file, written through its declared keys.
+protocol RunFileSection {
+    associatedtype Key: RunFileKey
+    /// Writes the value under `key`. Implemented as a switch over the keys, so that a key added
+    /// without being written is a compile error.
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws
+}
+
+extension KeyedEncodingContainer {
+    mutating func encode<Section: RunFileSection>(section: Section, forKey key: K) throws {
+        var nested = nestedContainer(keyedBy: Section.Key.self, forKey: key)
+        for sectionKey in Section.Key.allCases { try section.write(sectionKey, to: &nested) }
+    }
+}
+
 /// One JSON object of the run file, read key by key with the expectation for each key stated
-/// once, where it is read. Keys the schema does not list are rejected when the object is opened,
+/// once, where it is read. Keys not among `Key`'s cases are rejected when the object is opened,
 /// so a misspelt key never silently falls back to a default.
-struct ConfigurationObject {
+struct ConfigurationObject<Key: RunFileKey> {
     let file: String
     /// Key path of this object ("" for the root).
     let path: String
     let members: [String: JSONValue]
 
-    /// Opens `value` as an object whose keys must all be in `knownKeys`.
-    init(_ value: JSONValue, file: String, path: String, knownKeys: [String]) throws {
+    /// Opens `value` as an object whose keys must all be cases of `Key`.
+    init(_ value: JSONValue, file: String, path: String) throws {
+        let knownKeys = Key.names
         guard case .object(let members) = value else {
             throw ConfigurationError.invalidValue(
                 file: file, keyPath: path.isEmpty ? "(top level)" : path,
@@ -230,19 +255,21 @@ struct ConfigurationObject {
         self.members = members
         // Sorted so that the same file always reports the same key first.
         if let unknown = members.keys.sorted().first(where: { !knownKeys.contains($0) }) {
-            throw ConfigurationError.unknownKey(file: file, keyPath: keyPath(unknown), knownKeys: knownKeys)
+            throw ConfigurationError.unknownKey(file: file, keyPath: path.isEmpty ? unknown : "\(path).\(unknown)", knownKeys: knownKeys)
         }
     }
 
-    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    func keyPath(_ key: Key) -> String { path.isEmpty ? key.rawValue : "\(path).\(key.rawValue)" }
+
+    func contains(_ key: Key) -> Bool { members[key.rawValue] != nil }
 
     /// The value under `key` converted by `convert`, which returns nil for anything the key does
     /// not accept; `defaultValue` when the key is absent, and an error when there is none.
     func read<Value>(
-        _ key: String, expected: String, default defaultValue: Value? = nil,
+        _ key: Key, expected: String, default defaultValue: Value? = nil,
         _ convert: (JSONValue) -> Value?
     ) throws -> Value {
-        guard let raw = members[key] else {
+        guard let raw = members[key.rawValue] else {
             if let defaultValue { return defaultValue }
             throw ConfigurationError.missingKey(file: file, keyPath: keyPath(key), expected: expected)
         }
@@ -253,18 +280,18 @@ struct ConfigurationObject {
     }
 
     /// As `read`, but nil when the key is absent (the type's own "default" meaning applies).
-    func readIfPresent<Value>(_ key: String, expected: String, _ convert: (JSONValue) -> Value?) throws -> Value? {
-        guard members[key] != nil else { return nil }
+    func readIfPresent<Value>(_ key: Key, expected: String, _ convert: (JSONValue) -> Value?) throws -> Value? {
+        guard contains(key) else { return nil }
         return try read(key, expected: expected, convert)
     }
 
-    func integer(_ key: String, atLeast minimum: Int, default defaultValue: Int? = nil) throws -> Int {
+    func integer(_ key: Key, atLeast minimum: Int, default defaultValue: Int? = nil) throws -> Int {
         try read(key, expected: Self.integerExpectation(atLeast: minimum), default: defaultValue) { raw in
             raw.integerValue.flatMap { $0 >= minimum ? $0 : nil }
         }
     }
 
-    func integerIfPresent(_ key: String, atLeast minimum: Int) throws -> Int? {
+    func integerIfPresent(_ key: Key, atLeast minimum: Int) throws -> Int? {
         try readIfPresent(key, expected: Self.integerExpectation(atLeast: minimum)) { raw in
             raw.integerValue.flatMap { $0 >= minimum ? $0 : nil }
         }
@@ -272,34 +299,34 @@ struct ConfigurationObject {
 
     /// A number satisfying `isValid`; `expected` says which numbers, e.g. "a number in [0, 1)".
     func number(
-        _ key: String, expected: String, default defaultValue: Double? = nil, where isValid: (Double) -> Bool
+        _ key: Key, expected: String, default defaultValue: Double? = nil, where isValid: (Double) -> Bool
     ) throws -> Double {
         try read(key, expected: expected, default: defaultValue) { raw in
             raw.numberValue.flatMap { $0.isFinite && isValid($0) ? $0 : nil }
         }
     }
 
-    func numberIfPresent(_ key: String, expected: String, where isValid: (Double) -> Bool) throws -> Double? {
+    func numberIfPresent(_ key: Key, expected: String, where isValid: (Double) -> Bool) throws -> Double? {
         try readIfPresent(key, expected: expected) { raw in
             raw.numberValue.flatMap { $0.isFinite && isValid($0) ? $0 : nil }
         }
     }
 
-    func boolean(_ key: String, default defaultValue: Bool? = nil) throws -> Bool {
+    func boolean(_ key: Key, default defaultValue: Bool? = nil) throws -> Bool {
         try read(key, expected: "true or false", default: defaultValue) { raw in
             if case .bool(let value) = raw { return value }
             return nil
         }
     }
 
-    func string(_ key: String, expected: String = "a non-empty string", where isValid: (String) -> Bool = { _ in true }) throws -> String {
+    func string(_ key: Key, expected: String = "a non-empty string", where isValid: (String) -> Bool = { _ in true }) throws -> String {
         try read(key, expected: expected) { raw in
             if case .string(let value) = raw, !value.isEmpty, isValid(value) { return value }
             return nil
         }
     }
 
-    func stringIfPresent(_ key: String, expected: String = "a non-empty string", where isValid: (String) -> Bool = { _ in true }) throws -> String? {
+    func stringIfPresent(_ key: Key, expected: String = "a non-empty string", where isValid: (String) -> Bool = { _ in true }) throws -> String? {
         try readIfPresent(key, expected: expected) { raw in
             if case .string(let value) = raw, !value.isEmpty, isValid(value) { return value }
             return nil
@@ -308,7 +335,7 @@ struct ConfigurationObject {
 
     /// One of a fixed set of string values, e.g. `"even"` or `"lin_grow"`.
     func choice<Choice: RawRepresentable>(
-        _ key: String, among choices: [Choice], default defaultValue: Choice? = nil
+        _ key: Key, among choices: [Choice], default defaultValue: Choice? = nil
     ) throws -> Choice where Choice.RawValue == String {
         let expected = "one of " + choices.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
         return try read(key, expected: expected, default: defaultValue) { raw in
@@ -320,7 +347,7 @@ struct ConfigurationObject {
     /// A non-empty array of at most `maximumCount` integers, each at least `minimum`; an element
     /// at fault is reported by its index (`model.grFactor[2]`). The length is checked first, so a
     /// huge array is refused before any work per element.
-    func integerArray(_ key: String, atLeast minimum: Int, maximumCount: Int = .max,
+    func integerArray(_ key: Key, atLeast minimum: Int, maximumCount: Int = .max,
                       default defaultValue: [Int]? = nil) throws -> [Int] {
         let elements = try read(key, expected: "a non-empty array of \(Self.integerNoun(atLeast: minimum))s",
                                 default: defaultValue.map { $0.map(JSONValue.integer) }) { raw in
@@ -343,7 +370,7 @@ struct ConfigurationObject {
     }
 
     /// A non-empty array of numbers, each satisfying `isValid`, reported by index when one does not.
-    func numberArrayIfPresent(_ key: String, expected: String, where isValid: (Double) -> Bool) throws -> [Double]? {
+    func numberArrayIfPresent(_ key: Key, expected: String, where isValid: (Double) -> Bool) throws -> [Double]? {
         guard let elements = try readIfPresent(key, expected: "a non-empty array of numbers", { raw -> [JSONValue]? in
             if case .array(let values) = raw, !values.isEmpty { return values }
             return nil
@@ -359,21 +386,21 @@ struct ConfigurationObject {
 
     /// The nested object under `key`; an absent key reads as an empty object, so every key in it
     /// takes its default (or is reported missing by its full path).
-    func object(_ key: String, knownKeys: [String]) throws -> ConfigurationObject {
-        try ConfigurationObject(members[key] ?? .object([:]), file: file, path: keyPath(key), knownKeys: knownKeys)
+    func object<Nested>(_ key: Key) throws -> ConfigurationObject<Nested> {
+        try ConfigurationObject<Nested>(members[key.rawValue] ?? .object([:]), file: file, path: keyPath(key))
     }
 
     /// The nested object under `key`, which must be present.
-    func requiredObject(_ key: String, knownKeys: [String]) throws -> ConfigurationObject {
-        guard let value = members[key] else {
+    func requiredObject<Nested>(_ key: Key) throws -> ConfigurationObject<Nested> {
+        guard let value = members[key.rawValue] else {
             throw ConfigurationError.missingKey(file: file, keyPath: keyPath(key), expected: "an object")
         }
-        return try ConfigurationObject(value, file: file, path: keyPath(key), knownKeys: knownKeys)
+        return try ConfigurationObject<Nested>(value, file: file, path: keyPath(key))
     }
 
     /// Reports `key` (present in this object) as inconsistent with the rest of the file.
-    func inconsistent(_ key: String, expected: String) -> ConfigurationError {
-        .invalidValue(file: file, keyPath: keyPath(key), expected: expected, got: members[key]?.quoted ?? "nothing")
+    func inconsistent(_ key: Key, expected: String) -> ConfigurationError {
+        .invalidValue(file: file, keyPath: keyPath(key), expected: expected, got: members[key.rawValue]?.quoted ?? "nothing")
     }
 
     private static func integerNoun(atLeast minimum: Int) -> String {

@@ -1,5 +1,7 @@
+import DataPipeline
 import Foundation
 import Model
+import Storage
 
 /// The sizes a run file implies, checked before anything is allocated or written: the network's
 /// memory per rank against the machine's, the validation hold-out against the training set, and
@@ -124,24 +126,5 @@ extension RunConfiguration {
             unit += 1
         }
         return unit == 0 ? "\(bytes) bytes" : String(format: value < 10 ? "%.1f %@" : "%.0f %@", value, units[unit])
-    }
-}
-
-/// The memory of this machine, as the kernel reports it.
-public enum MachineMemory {
-    /// Physical memory (`MemTotal` of /proc/meminfo, else `sysconf`), in bytes.
-    public static func totalBytes() -> Int {
-        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
-           let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") {
-            return kilobytes * 1024
-        }
-        return sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
-    }
-
-    /// The machine's memory shared evenly among the ranks on it (Open MPI's local size).
-    public static func bytesPerRank() -> Int {
-        let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
-        return totalBytes() / max(localRanks, 1)
     }
 }

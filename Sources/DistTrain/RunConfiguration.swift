@@ -1,3 +1,4 @@
+import DataPipeline
 import Foundation
 import Model
 
@@ -7,7 +8,8 @@ import Model
 /// parts they need and nothing else. A run file is read strictly (`load(path:worldSize:)`):
 /// unknown keys at any depth, values of the wrong type and impossible values are rejected with
 /// the key path; absent optional keys take the defaults documented on each field (and in the
-/// README's configuration table).
+/// README's configuration table). The keys of every object are declared once, as the cases of
+/// its `Key` enum, which reading and encoding both go through.
 public struct RunConfiguration: Codable, Equatable, Sendable {
     /// Names the run; the run directory defaults to `runs/<name>`. Required, no `/`.
     public var name: String
@@ -63,46 +65,8 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     }
 }
 
-/// Which data set, where it lives and how much of it to use.
-public struct DataConfiguration: Codable, Equatable, Sendable {
-    public enum Dataset: String, Codable, Sendable {
-        case fashionMNIST = "fashion-mnist"
-        case mnist
-        case cifar10
-        case cifar100
-        /// HDF5 shards written by `disttrain prepare imagenet`.
-        case imagenet
-    }
-
-    public var dataset: Dataset
-    /// Directory holding the data set's files (relative paths are relative to the working
-    /// directory). Required; must exist.
-    public var root: String
-    /// Size of the validation hold-out drawn from the training set (5,000 CIFAR and
-    /// Fashion-MNIST, 50,000 ImageNet when absent).
-    public var validationHoldout: Int?
-    /// Use only the first N training samples (smoke runs and tests).
-    public var limitTrain: Int?
-    /// Use only the first N test samples.
-    public var limitTest: Int?
-    /// Decoding threads per rank. Default 1.
-    public var workers: Int?
-
-    public init(
-        dataset: Dataset, root: String, validationHoldout: Int? = nil, limitTrain: Int? = nil,
-        limitTest: Int? = nil, workers: Int? = nil
-    ) {
-        self.dataset = dataset
-        self.root = root
-        self.validationHoldout = validationHoldout
-        self.limitTrain = limitTrain
-        self.limitTest = limitTest
-        self.workers = workers
-    }
-}
-
 /// The optimisation schedule of one training phase.
-public struct PhaseConfiguration: Codable, Equatable, Sendable {
+public struct PhaseConfiguration: Equatable, Sendable {
     /// 0 skips the phase. Required.
     public var epochs: Int
     /// Global batch, split evenly across ranks. Required.
@@ -134,7 +98,7 @@ public struct PhaseConfiguration: Codable, Equatable, Sendable {
 }
 
 /// Learning rate as a function of the epoch within a phase.
-public struct LearningRateSchedule: Codable, Equatable, Sendable {
+public struct LearningRateSchedule: Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
         /// `lr * factor^m`, m = number of milestones (fractions of the phase) already reached.
         case multistep
@@ -162,7 +126,7 @@ public struct LearningRateSchedule: Codable, Equatable, Sendable {
 }
 
 /// Inline Subnetwork Collaboration (paper section 3.2).
-public struct InlineSubnetworkCollaborationConfiguration: Codable, Equatable, Sendable {
+public struct InlineSubnetworkCollaborationConfiguration: Equatable, Sendable {
     /// Stop the gradient of pred_{i-1} on the ISC path (the paper); the reference does not.
     /// Default false.
     public var detach: Bool
@@ -173,7 +137,7 @@ public struct InlineSubnetworkCollaborationConfiguration: Codable, Equatable, Se
 }
 
 /// One-for-all Knowledge Distillation (paper section 3.3, equation 6).
-public struct OneForAllDistillationConfiguration: Codable, Equatable, Sendable {
+public struct OneForAllDistillationConfiguration: Equatable, Sendable {
     public enum Reduction: String, Codable, Sendable {
         /// PyTorch `KLDivLoss()` default: sum over batch and classes / (batch * classes).
         case mean
@@ -196,7 +160,7 @@ public struct OneForAllDistillationConfiguration: Codable, Equatable, Sendable {
 }
 
 /// When checkpoints are written and how many are kept.
-public struct CheckpointConfiguration: Codable, Equatable, Sendable {
+public struct CheckpointConfiguration: Equatable, Sendable {
     /// Also checkpoint every N steps within an epoch (0: only at epoch ends). Default 0.
     public var everySteps: Int
     /// Keep the newest N checkpoints. Default 3.
@@ -209,7 +173,7 @@ public struct CheckpointConfiguration: Codable, Equatable, Sendable {
 }
 
 /// How the ranks watch each other.
-public struct DistributedConfiguration: Codable, Equatable, Sendable {
+public struct DistributedConfiguration: Equatable, Sendable {
     /// Seconds a rank may wait in a collective for another rank that makes no progress before
     /// the job names that rank and aborts (0: wait forever). Default 600.
     public var stallTimeout: Double
@@ -224,7 +188,7 @@ public struct DistributedConfiguration: Codable, Equatable, Sendable {
 }
 
 /// The budgeted evaluation after training.
-public struct EvaluationConfiguration: Codable, Equatable, Sendable {
+public struct EvaluationConfiguration: Equatable, Sendable {
     /// Run it at the end of the run. Default true.
     public var enabled: Bool
     /// Number of budgets p = 1/20 ... budgets/20 (the reference uses 40). Default 40.
@@ -278,224 +242,319 @@ extension RunConfiguration {
         }
     }
 
-    static let keys = [
-        "name", "runDir", "seed", "threadsPerRank", "data", "model", "gradientEquilibrium",
-        "syncBatchNorm", "phase1", "phase2", "isc", "ofa", "checkpoint", "evaluation", "distributed",
-    ]
+    enum Key: String, RunFileKey {
+        case name, runDir, seed, threadsPerRank, data, model, gradientEquilibrium, syncBatchNorm
+        case phase1, phase2, isc, ofa, checkpoint, evaluation, distributed
+    }
+
+    /// Writes what the reader reads back: every key of every object, optional ones when set.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for key in Key.allCases { try write(key, to: &container) }
+    }
+
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .name: try container.encode(name, forKey: key)
+        case .runDir: try container.encodeIfPresent(runDir, forKey: key)
+        case .seed: try container.encode(seed, forKey: key)
+        case .threadsPerRank: try container.encodeIfPresent(threadsPerRank, forKey: key)
+        case .data: try container.encode(section: data, forKey: key)
+        case .model: try container.encode(section: model, forKey: key)
+        case .gradientEquilibrium: try container.encode(gradientEquilibrium, forKey: key)
+        case .syncBatchNorm: try container.encode(syncBatchNorm, forKey: key)
+        case .phase1: try container.encode(section: phase1, forKey: key)
+        case .phase2: try container.encode(section: phase2, forKey: key)
+        case .isc: try container.encode(section: isc, forKey: key)
+        case .ofa: try container.encode(section: ofa, forKey: key)
+        case .checkpoint: try container.encode(section: checkpoint, forKey: key)
+        case .evaluation: try container.encode(section: evaluation, forKey: key)
+        case .distributed: try container.encode(section: distributed, forKey: key)
+        }
+    }
 
     init(reading value: JSONValue, file: String) throws {
-        let root = try ConfigurationObject(value, file: file, path: "", knownKeys: Self.keys)
+        let root = try ConfigurationObject<Key>(value, file: file, path: "")
         // The run directory defaults to runs/<name>: the name must be one path component.
-        name = try root.string("name", expected: "a name usable as one path component (no '/' or NUL, not '.' or '..', at most 255 bytes)") {
+        name = try root.string(.name, expected: "a name usable as one path component (no '/' or NUL, not '.' or '..', at most 255 bytes)") {
             !$0.contains("/") && !$0.contains("\0") && $0 != "." && $0 != ".." && $0.utf8.count <= 255
         }
-        runDir = try root.stringIfPresent("runDir", expected: "a non-empty path without NUL") { !$0.contains("\0") }
-        seed = UInt64(try root.integer("seed", atLeast: 0, default: 0))
-        threadsPerRank = try root.integerIfPresent("threadsPerRank", atLeast: 1)
-        data = try DataConfiguration(reading: root.requiredObject("data", knownKeys: DataConfiguration.keys))
+        runDir = try root.stringIfPresent(.runDir, expected: "a non-empty path without NUL") { !$0.contains("\0") }
+        seed = UInt64(try root.integer(.seed, atLeast: 0, default: 0))
+        threadsPerRank = try root.integerIfPresent(.threadsPerRank, atLeast: 1)
+        data = try DataConfiguration(reading: root.requiredObject(.data))
         model = try MSDNetConfiguration(
-            reading: root.requiredObject("model", knownKeys: MSDNetConfiguration.keys), dataset: data.dataset)
-        gradientEquilibrium = try root.boolean("gradientEquilibrium", default: true)
-        syncBatchNorm = try root.boolean("syncBatchNorm", default: false)
+            reading: root.requiredObject(.model), dataset: data.dataset)
+        gradientEquilibrium = try root.boolean(.gradientEquilibrium, default: true)
+        syncBatchNorm = try root.boolean(.syncBatchNorm, default: false)
         phase1 = try PhaseConfiguration(
-            reading: root.requiredObject("phase1", knownKeys: PhaseConfiguration.keys), nesterovDefault: true)
+            reading: root.requiredObject(.phase1), nesterovDefault: true)
         phase2 = try PhaseConfiguration(
-            reading: root.requiredObject("phase2", knownKeys: PhaseConfiguration.keys), nesterovDefault: false)
-        isc = try InlineSubnetworkCollaborationConfiguration(
-            reading: root.object("isc", knownKeys: InlineSubnetworkCollaborationConfiguration.keys))
-        ofa = try OneForAllDistillationConfiguration(
-            reading: root.object("ofa", knownKeys: OneForAllDistillationConfiguration.keys))
-        checkpoint = try CheckpointConfiguration(
-            reading: root.object("checkpoint", knownKeys: CheckpointConfiguration.keys))
-        evaluation = try EvaluationConfiguration(
-            reading: root.object("evaluation", knownKeys: EvaluationConfiguration.keys))
-        distributed = try DistributedConfiguration(
-            reading: root.object("distributed", knownKeys: DistributedConfiguration.keys))
+            reading: root.requiredObject(.phase2), nesterovDefault: false)
+        isc = try InlineSubnetworkCollaborationConfiguration(reading: root.object(.isc))
+        ofa = try OneForAllDistillationConfiguration(reading: root.object(.ofa))
+        checkpoint = try CheckpointConfiguration(reading: root.object(.checkpoint))
+        evaluation = try EvaluationConfiguration(reading: root.object(.evaluation))
+        distributed = try DistributedConfiguration(reading: root.object(.distributed))
     }
 }
 
-extension DataConfiguration.Dataset {
-    static let all: [Self] = [.fashionMNIST, .mnist, .cifar10, .cifar100, .imagenet]
+extension DataConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case dataset, root, validationHoldout, limitTrain, limitTest, workers
+    }
 
-    /// Images in the official training split, for the data sets whose size is fixed.
-    var trainingImages: Int? {
-        switch self {
-        case .fashionMNIST, .mnist: return 60_000
-        case .cifar10, .cifar100: return 50_000
-        case .imagenet: return nil
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .dataset: try container.encode(dataset, forKey: key)
+        case .root: try container.encode(root, forKey: key)
+        case .validationHoldout: try container.encodeIfPresent(validationHoldout, forKey: key)
+        case .limitTrain: try container.encodeIfPresent(limitTrain, forKey: key)
+        case .limitTest: try container.encodeIfPresent(limitTest, forKey: key)
+        case .workers: try container.encodeIfPresent(workers, forKey: key)
         }
     }
 
-    /// Classes, for the data sets whose class count is fixed (ImageNet shards may hold a subset).
-    var fixedClasses: Int? {
-        switch self {
-        case .fashionMNIST, .mnist, .cifar10: return 10
-        case .cifar100: return 100
-        case .imagenet: return nil
-        }
-    }
-
-    /// Channels of the images as stored.
-    var imageChannels: Int {
-        switch self {
-        case .fashionMNIST, .mnist: return 1
-        case .cifar10, .cifar100, .imagenet: return 3
-        }
-    }
-}
-
-extension DataConfiguration {
-    static let keys = ["dataset", "root", "validationHoldout", "limitTrain", "limitTest", "workers"]
-
-    init(reading object: ConfigurationObject) throws {
-        dataset = try object.choice("dataset", among: Dataset.all)
-        root = try object.string("root")
-        validationHoldout = try object.integerIfPresent("validationHoldout", atLeast: 0)
-        limitTrain = try object.integerIfPresent("limitTrain", atLeast: 1)
-        limitTest = try object.integerIfPresent("limitTest", atLeast: 1)
-        workers = try object.integerIfPresent("workers", atLeast: 1)
+    init(reading object: ConfigurationObject<Key>) throws {
+        let dataset = try object.choice(.dataset, among: Dataset.all)
+        let validationHoldout = try object.integerIfPresent(.validationHoldout, atLeast: 0)
+        self.init(
+            dataset: dataset,
+            root: try object.string(.root),
+            validationHoldout: validationHoldout,
+            limitTrain: try object.integerIfPresent(.limitTrain, atLeast: 1),
+            limitTest: try object.integerIfPresent(.limitTest, atLeast: 1),
+            workers: try object.integerIfPresent(.workers, atLeast: 1))
         if let validationHoldout, let trainingImages = dataset.trainingImages, validationHoldout >= trainingImages {
             throw object.inconsistent(
-                "validationHoldout",
-                expected: "fewer than the \(trainingImages) training images of \(dataset.rawValue)")
+                .validationHoldout, expected: "fewer than the \(trainingImages) training images of \(dataset.rawValue)")
         }
     }
 }
 
-extension MSDNetConfiguration {
-    static let keys = [
-        "stem", "inputChannels", "inputSize", "classes", "nBlocks", "stepmode", "step", "base",
-        "nChannels", "growthRate", "grFactor", "bnFactor", "prune", "reduction", "bottleneck",
-        "initialization",
-    ]
+extension MSDNetConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case stem, inputChannels, inputSize, classes, nBlocks, stepmode, step, base, nChannels
+        case growthRate, grFactor, bnFactor, prune, reduction, bottleneck, initialization
+    }
+
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .stem: try container.encode(stem, forKey: key)
+        case .inputChannels: try container.encode(inputChannels, forKey: key)
+        case .inputSize: try container.encode(inputSize, forKey: key)
+        case .classes: try container.encode(classes, forKey: key)
+        case .nBlocks: try container.encode(nBlocks, forKey: key)
+        case .stepmode: try container.encode(stepmode, forKey: key)
+        case .step: try container.encode(step, forKey: key)
+        case .base: try container.encode(base, forKey: key)
+        case .nChannels: try container.encode(nChannels, forKey: key)
+        case .growthRate: try container.encode(growthRate, forKey: key)
+        case .grFactor: try container.encode(grFactor, forKey: key)
+        case .bnFactor: try container.encode(bnFactor, forKey: key)
+        case .prune: try container.encode(prune, forKey: key)
+        case .reduction: try container.encode(reduction, forKey: key)
+        case .bottleneck: try container.encode(bottleneck, forKey: key)
+        case .initialization: try container.encode(initialization, forKey: key)
+        }
+    }
 
     /// Reads the architecture with the reference's argument names and defaults (MSDNet-PyTorch
     /// `args.py`); the stem, input shape and class count default from the data set.
-    init(reading object: ConfigurationObject, dataset: DataConfiguration.Dataset) throws {
+    init(reading object: ConfigurationObject<Key>, dataset: DataConfiguration.Dataset) throws {
         let isImageNet = dataset == .imagenet
-        let stem = try object.choice("stem", among: [Stem.cifar, .imagenet], default: isImageNet ? .imagenet : .cifar)
-        let inputChannels = try object.integer("inputChannels", atLeast: 1, default: dataset.imageChannels)
+        let stem = try object.choice(.stem, among: [Stem.cifar, .imagenet], default: isImageNet ? .imagenet : .cifar)
+        let inputChannels = try object.integer(.inputChannels, atLeast: 1, default: dataset.imageChannels)
         if inputChannels != dataset.imageChannels {
-            throw object.inconsistent(
-                "inputChannels", expected: "\(dataset.imageChannels), the channels of \(dataset.rawValue) images")
+            throw object.inconsistent(.inputChannels, expected: "\(dataset.imageChannels), the channels of \(dataset.rawValue) images")
         }
-        let inputSize = try object.integer("inputSize", atLeast: 1, default: isImageNet ? 224 : 32)
-        let classes = try object.integer("classes", atLeast: 2, default: dataset.fixedClasses ?? 1000)
+        let inputSize = try object.integer(.inputSize, atLeast: 1, default: isImageNet ? 224 : 32)
+        let classes = try object.integer(.classes, atLeast: 2, default: dataset.fixedClasses ?? 1000)
         if let fixedClasses = dataset.fixedClasses, classes != fixedClasses {
-            throw object.inconsistent("classes", expected: "\(fixedClasses), the classes of \(dataset.rawValue)")
+            throw object.inconsistent(.classes, expected: "\(fixedClasses), the classes of \(dataset.rawValue)")
         }
         // Each scale after the first halves the resolution, so more scales than halvings of the
         // input leave nothing for the classifier to pool.
         let maximumScales = Int.bitWidth - inputSize.leadingZeroBitCount
-        let grFactor = try object.integerArray("grFactor", atLeast: 1, maximumCount: maximumScales, default: [1, 2, 4])
-        let bnFactor = try object.integerArray("bnFactor", atLeast: 1, maximumCount: maximumScales, default: [1, 2, 4])
+        let grFactor = try object.integerArray(.grFactor, atLeast: 1, maximumCount: maximumScales, default: [1, 2, 4])
+        let bnFactor = try object.integerArray(.bnFactor, atLeast: 1, maximumCount: maximumScales, default: [1, 2, 4])
         if bnFactor.count != grFactor.count {
-            throw object.inconsistent(
-                "bnFactor", expected: "\(grFactor.count) entries, one per scale like grFactor \(grFactor)")
+            throw object.inconsistent(.bnFactor, expected: "\(grFactor.count) entries, one per scale like grFactor \(grFactor)")
         }
         self.init(
             stem: stem,
             inputChannels: inputChannels,
             inputSize: inputSize,
             classes: classes,
-            nBlocks: try object.integer("nBlocks", atLeast: 1),
-            stepmode: try object.choice("stepmode", among: [StepMode.even, .linearGrowth]),
-            step: try object.integer("step", atLeast: 1, default: 1),
-            base: try object.integer("base", atLeast: 1, default: 4),
-            nChannels: try object.integer("nChannels", atLeast: 1, default: 32),
-            growthRate: try object.integer("growthRate", atLeast: 1, default: 6),
+            nBlocks: try object.integer(.nBlocks, atLeast: 1),
+            stepmode: try object.choice(.stepmode, among: [StepMode.even, .linearGrowth]),
+            step: try object.integer(.step, atLeast: 1, default: 1),
+            base: try object.integer(.base, atLeast: 1, default: 4),
+            nChannels: try object.integer(.nChannels, atLeast: 1, default: 32),
+            growthRate: try object.integer(.growthRate, atLeast: 1, default: 6),
             grFactor: grFactor,
             bnFactor: bnFactor,
-            prune: try object.choice("prune", among: [Prune.max, .min], default: .max),
-            reduction: try object.number("reduction", expected: "a number in (0, 1]", default: 0.5) { $0 > 0 && $0 <= 1 },
-            bottleneck: try object.boolean("bottleneck", default: true),
-            initialization: try object.choice("initialization", among: [WeightInitialization.reference, .heNormal],
+            prune: try object.choice(.prune, among: [Prune.max, .min], default: .max),
+            reduction: try object.number(.reduction, expected: "a number in (0, 1]", default: 0.5) { $0 > 0 && $0 <= 1 },
+            bottleneck: try object.boolean(.bottleneck, default: true),
+            initialization: try object.choice(.initialization, among: [WeightInitialization.reference, .heNormal],
                                               default: .reference))
     }
 }
 
-extension PhaseConfiguration {
-    static let keys = ["epochs", "batchSize", "lr", "momentum", "nesterov", "weightDecay", "schedule"]
+extension PhaseConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case epochs, batchSize, lr, momentum, nesterov, weightDecay, schedule
+    }
 
-    init(reading object: ConfigurationObject, nesterovDefault: Bool) throws {
-        epochs = try object.integer("epochs", atLeast: 0)
-        batchSize = try object.integer("batchSize", atLeast: 1)
-        lr = try object.number("lr", expected: "a positive number") { $0 > 0 }
-        momentum = try object.number("momentum", expected: "a number in [0, 1)", default: 0.9) { $0 >= 0 && $0 < 1 }
-        nesterov = try object.boolean("nesterov", default: nesterovDefault && momentum > 0)
-        if nesterov && momentum == 0 {
-            throw object.inconsistent("nesterov", expected: "false when momentum is 0 (Nesterov needs momentum)")
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .epochs: try container.encode(epochs, forKey: key)
+        case .batchSize: try container.encode(batchSize, forKey: key)
+        case .lr: try container.encode(lr, forKey: key)
+        case .momentum: try container.encode(momentum, forKey: key)
+        case .nesterov: try container.encode(nesterov, forKey: key)
+        case .weightDecay: try container.encode(weightDecay, forKey: key)
+        case .schedule: try container.encode(section: schedule, forKey: key)
         }
-        weightDecay = try object.number("weightDecay", expected: "a non-negative number", default: 1e-4) { $0 >= 0 }
-        schedule = try LearningRateSchedule(reading: object.object("schedule", knownKeys: LearningRateSchedule.keys))
+    }
+
+    init(reading object: ConfigurationObject<Key>, nesterovDefault: Bool) throws {
+        epochs = try object.integer(.epochs, atLeast: 0)
+        batchSize = try object.integer(.batchSize, atLeast: 1)
+        lr = try object.number(.lr, expected: "a positive number") { $0 > 0 }
+        momentum = try object.number(.momentum, expected: "a number in [0, 1)", default: 0.9) { $0 >= 0 && $0 < 1 }
+        nesterov = try object.boolean(.nesterov, default: nesterovDefault && momentum > 0)
+        if nesterov && momentum == 0 {
+            throw object.inconsistent(.nesterov, expected: "false when momentum is 0 (Nesterov needs momentum)")
+        }
+        weightDecay = try object.number(.weightDecay, expected: "a non-negative number", default: 1e-4) { $0 >= 0 }
+        schedule = try LearningRateSchedule(reading: object.object(.schedule))
     }
 }
 
-extension LearningRateSchedule {
-    static let keys = ["kind", "milestones", "every", "factor"]
+extension LearningRateSchedule: RunFileSection {
+    enum Key: String, RunFileKey {
+        case kind, milestones, every, factor
+    }
 
-    init(reading object: ConfigurationObject) throws {
-        kind = try object.choice("kind", among: [Kind.multistep, .step, .cosine], default: .multistep)
-        milestones = try object.numberArrayIfPresent(
-            "milestones", expected: "a fraction of the phase in (0, 1)") { $0 > 0 && $0 < 1 }
-        every = try object.integerIfPresent("every", atLeast: 1)
-        factor = try object.numberIfPresent("factor", expected: "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
-        // A key the chosen kind ignores is a mistake in the file, not something to drop silently.
-        let usedBy: [String: Kind] = ["milestones": .multistep, "every": .step]
-        for (key, user) in usedBy where object.members[key] != nil && kind != user {
-            throw object.inconsistent(key, expected: "no \(key) for kind \"\(kind.rawValue)\" (only \"\(user.rawValue)\" uses it)")
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .kind: try container.encode(kind, forKey: key)
+        case .milestones: try container.encodeIfPresent(milestones, forKey: key)
+        case .every: try container.encodeIfPresent(every, forKey: key)
+        case .factor: try container.encodeIfPresent(factor, forKey: key)
         }
-        if kind == .cosine && object.members["factor"] != nil {
-            throw object.inconsistent("factor", expected: "no factor for kind \"cosine\" (it decays to 0)")
+    }
+
+    init(reading object: ConfigurationObject<Key>) throws {
+        kind = try object.choice(.kind, among: [Kind.multistep, .step, .cosine], default: .multistep)
+        milestones = try object.numberArrayIfPresent(.milestones, expected: "a fraction of the phase in (0, 1)") { $0 > 0 && $0 < 1 }
+        every = try object.integerIfPresent(.every, atLeast: 1)
+        factor = try object.numberIfPresent(.factor, expected: "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
+        // A key the chosen kind ignores is a mistake in the file, not something to drop silently.
+        let usedBy: [Key: Kind] = [.milestones: .multistep, .every: .step]
+        for (key, user) in usedBy where object.contains(key) && kind != user {
+            throw object.inconsistent(key, expected: "no \(key.rawValue) for kind \"\(kind.rawValue)\" (only \"\(user.rawValue)\" uses it)")
+        }
+        if kind == .cosine && object.contains(.factor) {
+            throw object.inconsistent(.factor, expected: "no factor for kind \"cosine\" (it decays to 0)")
         }
         if let milestones, zip(milestones, milestones.dropFirst()).contains(where: { $0 >= $1 }) {
-            throw object.inconsistent("milestones", expected: "strictly increasing fractions")
+            throw object.inconsistent(.milestones, expected: "strictly increasing fractions")
         }
     }
 }
 
-extension InlineSubnetworkCollaborationConfiguration {
-    static let keys = ["detach"]
+extension InlineSubnetworkCollaborationConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case detach
+    }
 
-    init(reading object: ConfigurationObject) throws {
-        detach = try object.boolean("detach", default: false)
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .detach: try container.encode(detach, forKey: key)
+        }
+    }
+
+    init(reading object: ConfigurationObject<Key>) throws {
+        detach = try object.boolean(.detach, default: false)
     }
 }
 
-extension OneForAllDistillationConfiguration {
-    static let keys = ["temperature", "gamma", "reduction"]
+extension OneForAllDistillationConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case temperature, gamma, reduction
+    }
 
-    init(reading object: ConfigurationObject) throws {
-        temperature = try object.number("temperature", expected: "a positive number", default: 1) { $0 > 0 }
-        gamma = try object.number("gamma", expected: "a number in [0, 1]", default: 0.1) { $0 >= 0 && $0 <= 1 }
-        reduction = try object.choice("reduction", among: [Reduction.mean, .batchmean], default: .mean)
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .temperature: try container.encode(temperature, forKey: key)
+        case .gamma: try container.encode(gamma, forKey: key)
+        case .reduction: try container.encode(reduction, forKey: key)
+        }
+    }
+
+    init(reading object: ConfigurationObject<Key>) throws {
+        temperature = try object.number(.temperature, expected: "a positive number", default: 1) { $0 > 0 }
+        gamma = try object.number(.gamma, expected: "a number in [0, 1]", default: 0.1) { $0 >= 0 && $0 <= 1 }
+        reduction = try object.choice(.reduction, among: [Reduction.mean, .batchmean], default: .mean)
     }
 }
 
-extension CheckpointConfiguration {
-    static let keys = ["everySteps", "keep"]
+extension CheckpointConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case everySteps, keep
+    }
 
-    init(reading object: ConfigurationObject) throws {
-        everySteps = try object.integer("everySteps", atLeast: 0, default: 0)
-        keep = try object.integer("keep", atLeast: 1, default: 3)
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .everySteps: try container.encode(everySteps, forKey: key)
+        case .keep: try container.encode(keep, forKey: key)
+        }
+    }
+
+    init(reading object: ConfigurationObject<Key>) throws {
+        everySteps = try object.integer(.everySteps, atLeast: 0, default: 0)
+        keep = try object.integer(.keep, atLeast: 1, default: 3)
     }
 }
 
-extension DistributedConfiguration {
-    static let keys = ["stallTimeout", "bucketBytes"]
+extension DistributedConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case stallTimeout
+        case bucketBytes
+    }
 
-    init(reading object: ConfigurationObject) throws {
-        stallTimeout = try object.number("stallTimeout", expected: "a number of seconds >= 0", default: 600) { $0 >= 0 }
-        bucketBytes = try object.integer("bucketBytes", atLeast: 0, default: 4 << 20)
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .stallTimeout: try container.encode(stallTimeout, forKey: key)
+        case .bucketBytes: try container.encode(bucketBytes, forKey: key)
+        }
+    }
+
+    init(reading object: ConfigurationObject<Key>) throws {
+        stallTimeout = try object.number(.stallTimeout, expected: "a number of seconds >= 0", default: 600) { $0 >= 0 }
+        bucketBytes = try object.integer(.bucketBytes, atLeast: 0, default: 4 << 20)
     }
 }
 
-extension EvaluationConfiguration {
-    static let keys = ["enabled", "budgets", "batchSize"]
+extension EvaluationConfiguration: RunFileSection {
+    enum Key: String, RunFileKey {
+        case enabled, budgets, batchSize
+    }
 
-    init(reading object: ConfigurationObject) throws {
-        enabled = try object.boolean("enabled", default: true)
-        budgets = try object.integer("budgets", atLeast: 1, default: 40)
-        batchSize = try object.integer("batchSize", atLeast: 1, default: 128)
+    func write(_ key: Key, to container: inout KeyedEncodingContainer<Key>) throws {
+        switch key {
+        case .enabled: try container.encode(enabled, forKey: key)
+        case .budgets: try container.encode(budgets, forKey: key)
+        case .batchSize: try container.encode(batchSize, forKey: key)
+        }
+    }
+
+    init(reading object: ConfigurationObject<Key>) throws {
+        enabled = try object.boolean(.enabled, default: true)
+        budgets = try object.integer(.budgets, atLeast: 1, default: 40)
+        batchSize = try object.integer(.batchSize, atLeast: 1, default: 128)
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Benchmarks
-import Foundation
+import Communication
+import DataPipeline
 import DistTrain
+import Foundation
 import Model
 
 struct BenchCommand: ParsableCommand {
@@ -48,7 +50,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "End with one line of JSON (the figures without the per-operator breakdown).")
     var json = false
 
-    @Flag(help: "Measure the data pipeline instead of the network: Fashion-MNIST loader and ImageNet-style JPEG decoding (needs \(DataBenchmark.fashionMNISTRoot)).")
+    @Flag(help: "Measure the data pipeline instead of the network: Fashion-MNIST loader and ImageNet-style JPEG decoding, on the Fashion-MNIST in the run file's data.root (data.dataset must be fashion-mnist).")
     var data = false
 
     @Flag(help: "Time the gradient all-reduce across the ranks of this mpirun job instead of the network.")
@@ -75,7 +77,7 @@ struct BenchCommand: ParsableCommand {
         let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
         ComputeThreads.set(threads ?? configuration.threadsPerRank ?? ProcessInfo.processInfo.activeProcessorCount)
         let batch = batchSize ?? configuration.phase1.batchSize
-        if data { return try runDataBenchmark(batch: batch) }
+        if data { return try runDataBenchmark(fashionMNIST: configuration.data, batch: batch) }
         do {
             try configuration.validateMemory(batchSize: batch, option: "--batch-size", file: configurationPath)
         } catch let error as ConfigurationError {
@@ -144,13 +146,19 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// The data pipeline figures; a failure (Fashion-MNIST missing, say) is one line on standard error.
-    private func runDataBenchmark(batch: Int) throws {
+    private func runDataBenchmark(fashionMNIST data: DataConfiguration, batch: Int) throws {
         try failingWithOneLine {
+            guard data.dataset == .fashionMNIST else {
+                throw ConfigurationError.invalidValue(
+                    file: configurationPath, keyPath: "data.dataset",
+                    expected: "\"fashion-mnist\" (bench --data measures on Fashion-MNIST images)", got: "\"\(data.dataset.rawValue)\"")
+            }
             // A trainer at 1,000 images/s, faster than this project's CPU training, spends 1 ms per image.
-            print(try DataBenchmark.fashionMNISTLoader(batchSize: batch, computeSecondsPerBatch: 0.001 * Double(batch)))
+            print(try DataBenchmark.fashionMNISTLoader(root: data.root, batchSize: batch,
+                                                       computeSecondsPerBatch: 0.001 * Double(batch)))
             // 256x256 as ImageNet pipelines are often quoted; 500x375 is ImageNet's most common size, where the DCT reduction matters.
             for (width, height) in [(256, 256), (500, 375)] {
-                print(try DataBenchmark.imageNetJPEG(width: width, height: height, batchSize: batch))
+                print(try DataBenchmark.imageNetJPEG(fashionMNISTRoot: data.root, width: width, height: height, batchSize: batch))
             }
         }
     }

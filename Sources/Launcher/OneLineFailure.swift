@@ -1,6 +1,7 @@
 import ArgumentParser
 import DistTrain
 import Foundation
+import Storage
 
 /// Runs a command's work; any failure becomes one readable line on standard error
 /// (`readableReason`) and exit status 1, as the README promises for every command.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DistTrain
+import Evaluation
 import Foundation
 
 struct PlotCommand: ParsableCommand {

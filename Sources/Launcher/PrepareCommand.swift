@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataPipeline
 import DistTrain
 import Foundation
 

@@ -1,7 +1,10 @@
 import ArgumentParser
+import Communication
 import DistTrain
+import Evaluation
 import Foundation
 import Model
+import Storage
 
 /// Runs the trainer for `train` and `eval`: rank 0 shows progress and the outcome; any failure
 /// ends every rank with one line on standard error and status 1. A stop request ends `train`

@@ -1,6 +1,6 @@
 /// The architecture of a multi-scale dense network, with the reference's argument names
 /// (MSDNet-PyTorch `args.py`) so that a reference run translates key for key.
-public struct MSDNetConfiguration: Codable, Equatable, Sendable {
+public struct MSDNetConfiguration: Equatable, Sendable {
     /// How the first layers turn an image into the finest scale.
     public enum Stem: String, Codable, Sendable {
         /// 3x3 convolution (no bias) + BatchNorm + ReLU at full resolution.

@@ -1,6 +1,8 @@
 import DistTrain
+import Evaluation
 import Foundation
 import Model
+import Storage
 
 /// A reference dump that cannot be checked.
 public enum ReferenceCheckError: Error, CustomStringConvertible {

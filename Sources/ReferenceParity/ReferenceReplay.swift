@@ -1,6 +1,7 @@
 import DistTrain
 import Foundation
 import Model
+import Storage
 
 /// One training phase replayed against a multi-step reference recording: the loss of every step.
 public struct ReferenceReplayPhase: Sendable {

@@ -1,4 +1,4 @@
-import DistTrain
+import Evaluation
 import Foundation
 @testable import Model
 import XCTest

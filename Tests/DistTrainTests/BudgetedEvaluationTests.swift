@@ -1,4 +1,5 @@
-import DistTrain
+import Evaluation
+import Storage
 import TestSupport
 import XCTest
 

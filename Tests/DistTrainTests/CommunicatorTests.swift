@@ -1,4 +1,4 @@
-import DistTrain
+import Communication
 import Foundation
 import Model
 import XCTest

@@ -1,5 +1,6 @@
-import XCTest
+@testable import DataPipeline
 @testable import DistTrain
+import XCTest
 
 final class DataAugmentationTests: XCTestCase {
     let unitNormalization = Normalization(mean: [0], standardDeviation: [1 / 255.0])

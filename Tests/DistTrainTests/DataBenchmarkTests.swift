@@ -1,4 +1,5 @@
 import XCTest
+@testable import Benchmarks
 @testable import DistTrain
 
 /// The data benchmark's code paths on a tiny synthetic Fashion-MNIST; what it measures (speed)

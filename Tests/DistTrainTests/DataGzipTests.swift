@@ -1,5 +1,6 @@
-import XCTest
+@testable import DataPipeline
 @testable import DistTrain
+import XCTest
 
 /// gzip streams produced by Python's `gzip.GzipFile(filename="x.txt", compresslevel=L, mtime=0)`.
 final class DataGzipTests: XCTestCase {

@@ -1,5 +1,6 @@
-import XCTest
+@testable import DataPipeline
 @testable import DistTrain
+import XCTest
 
 final class DataJPEGTests: XCTestCase {
     /// A smooth RGB test picture (JPEG keeps it within a few levels): red rises left to right,

@@ -1,5 +1,6 @@
-import XCTest
+@testable import DataPipeline
 @testable import DistTrain
+import XCTest
 
 final class DataLoaderTests: XCTestCase {
     /// A CIFAR-10 directory of 5 × 40 training and 30 test records with varied pixels; label = record % 10.

@@ -1,6 +1,7 @@
+@testable import DataPipeline
+@testable import DistTrain
 import Foundation
 import XCTest
-@testable import DistTrain
 
 /// Makes a fresh temporary directory for one test and removes it afterwards.
 final class TemporaryDirectory {

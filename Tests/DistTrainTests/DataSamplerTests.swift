@@ -1,5 +1,6 @@
-import XCTest
+@testable import DataPipeline
 @testable import DistTrain
+import XCTest
 
 final class DataSamplerTests: XCTestCase {
     func testHoldoutIsDisjointCompleteAndDeterministic() throws {

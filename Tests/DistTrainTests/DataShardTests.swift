@@ -1,5 +1,7 @@
-import XCTest
+@testable import DataPipeline
 @testable import DistTrain
+@testable import Storage
+import XCTest
 
 final class DataShardTests: XCTestCase {
     /// An ImageNet-style tree: train/n01 (2 pictures, then a truncated JPEG and a text file),

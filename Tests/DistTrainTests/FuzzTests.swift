@@ -1,6 +1,8 @@
-import Foundation
-import XCTest
+@testable import DataPipeline
 @testable import DistTrain
+import Foundation
+@testable import Storage
+import XCTest
 
 /// Seeded mutation fuzzing of everything that reads user-supplied bytes: the run-file parser and
 /// the data readers (IDX raw and gzipped, CIFAR, HDF5 shards, JPEG). Each input is a valid file

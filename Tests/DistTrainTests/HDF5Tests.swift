@@ -1,5 +1,5 @@
-import DistTrain
 import Foundation
+import Storage
 import TestSupport
 import XCTest
 

@@ -1,4 +1,4 @@
-import DistTrain
+import Communication
 import Foundation
 import Model
 import XCTest
@@ -116,18 +116,6 @@ final class MultiRankCommunicatorTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 1.9, "the barrier waited for rank 0")
     }
 
-    /// The all-reduce benchmark measures every size and reports the same figures on every rank.
-    func testAllReduceBenchmarkMeasuresEverySizeAlikeOnEveryRank() throws {
-        XCTAssertEqual(AllReduceBenchmark.sizes(upTo: 5000), [256, 1024, 4096, 5000])
-        let measurements = try AllReduceBenchmark.run(communicator: world, sizes: [256, 5000], repetitions: 3)
-        XCTAssertEqual(measurements.map(\.elements), [256, 5000])
-        XCTAssertEqual(measurements.map(\.ranks), [world.size, world.size])
-        for measurement in measurements {
-            XCTAssertGreaterThan(measurement.seconds, 0)
-            let everywhere = try world.allGather(measurement.seconds)
-            XCTAssertEqual(Set(everywhere.map(\.bitPattern)).count, 1, "ranks report different times")
-        }
-    }
 
     // MARK: - Gradient buckets overlapped with the backward pass
 

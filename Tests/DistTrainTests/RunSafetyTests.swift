@@ -1,7 +1,8 @@
+@testable import DistTrain
 import Foundation
 import Model
+@testable import Storage
 import XCTest
-@testable import DistTrain
 
 /// The run directory's lock, checkpoints that refuse a diverged state, and the size checks of a
 /// run file against a given memory.

@@ -1,4 +1,4 @@
-@testable import DistTrain
+@testable import Evaluation
 import Foundation
 import XCTest
 

@@ -1,5 +1,8 @@
+@testable import DataPipeline
 @testable import DistTrain
+@testable import Evaluation
 import Foundation
+@testable import Storage
 import XCTest
 
 /// What a run reports after training, through the `disttrain` executable on a tiny three-exit

@@ -1,5 +1,6 @@
 import DistTrain
 import Foundation
+import Storage
 import XCTest
 
 /// The inputs and faults of a hostile but realistic user (issue 10), through the `disttrain`
@@ -74,6 +75,15 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
     func testBenchBatchOfABillionIsRefusedForMemoryAsTheRunFilesIs() throws {
         let outcome = try disttrain(["bench", try runFile(), "--batch-size", "1000000000", "--steps", "1"])
         assertOneLine(outcome, status: 64, containing: ["--batch-size: expected ", "for activations", "this machine has"])
+    }
+
+    /// `bench --data` measures on the run file's Fashion-MNIST, not on a path of its own.
+    func testBenchDataReadsFashionMNISTFromTheRunFile() throws {
+        let missing = directory.appendingPathComponent("no-fashion-mnist").path
+        let outcome = try disttrain(["bench", try runFile(dataRoot: missing), "--data"])
+        assertOneLine(outcome, status: 1, containing: [missing, "Fashion-MNIST"])
+        let cifar = try disttrain(["bench", try runFile(members: ["data": ["dataset": "cifar10"]]), "--data"])
+        assertOneLine(cifar, status: 1, containing: ["data.dataset: expected \"fashion-mnist\"", "got \"cifar10\""])
     }
 
     func testNamesThatAreNotOnePathComponentAreRefusedBeforeAnythingIsWritten() throws {

@@ -1,5 +1,8 @@
+@testable import DataPipeline
 @testable import DistTrain
+@testable import Evaluation
 import Foundation
+@testable import Storage
 import XCTest
 
 /// The ImageNet path end to end: a class-folder tree of JPEGs, `disttrain prepare imagenet`, then

@@ -1,5 +1,6 @@
 import DistTrain
 import Foundation
+import Storage
 import XCTest
 
 /// The trainer's flow at its edges: stops at start-up and at a phase's last step, what a

@@ -1,5 +1,7 @@
 import DistTrain
+import Evaluation
 import Foundation
+import Storage
 import XCTest
 
 /// The trainer end to end, through the `disttrain` executable on a tiny MSDNet and a few hundred

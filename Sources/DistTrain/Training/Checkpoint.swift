@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Model
+import Storage
 
 /// Where a checkpoint stands in the schedule and what produced it (root attributes of the file).
 public struct CheckpointMetadata: Equatable, Sendable {

@@ -1,3 +1,4 @@
+import Communication
 import Model
 
 /// What one training step adds to the logs, summed over the ranks in one all-reduce: losses

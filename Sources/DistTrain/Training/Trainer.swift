@@ -1,5 +1,9 @@
+import Communication
+import DataPipeline
+import Evaluation
 import Foundation
 import Model
+import Storage
 
 /// Which checkpoint a run starts from.
 public enum ResumeChoice: Equatable, Sendable {

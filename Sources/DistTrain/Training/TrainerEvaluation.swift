@@ -1,3 +1,5 @@
+import DataPipeline
+import Evaluation
 import Foundation
 import Model
 

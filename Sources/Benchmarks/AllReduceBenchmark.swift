@@ -1,3 +1,4 @@
+import Communication
 import Foundation
 
 /// Times the gradient all-reduce (`Communicator.allReduceAverage` of Float buffers) at several

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Storage
 
 /// Anytime prediction (the paper's Tables 2 and 3): every test sample is classified by every exit,
 /// and each exit is reported with its top-1 and top-5 accuracy beside the cumulative MADDs and
@@ -98,6 +99,7 @@ public enum ReportError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case malformed(path: String, line: Int, expected: String)
     case nothingToPlot(runDirectory: String)
+    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -105,6 +107,7 @@ public enum ReportError: Error, CustomStringConvertible {
             "\(runDirectory): no metrics.jsonl, budgets.csv or anytime.csv to plot (is it a run directory?)"
         case let .unreadable(path, reason): "\(path): cannot read the file: \(reason)"
         case let .malformed(path, line, expected): "\(path): line \(line): expected \(expected)"
+        case let .cannotWrite(path, reason): "\(path): cannot write: \(reason)"
         }
     }
 }

@@ -1,3 +1,4 @@
+import DataPipeline
 import Foundation
 
 /// Throughput of the ImageNet path on one image size (`DataBenchmark.imageNetJPEG`).
@@ -93,16 +94,13 @@ public struct LoaderBenchmarkResult: CustomStringConvertible, Sendable {
 /// (`CLOCK_THREAD_CPUTIME_ID`), which other processes sharing the machine do not distort;
 /// rates of multi-threaded work (`prepare`, `BatchStream`) are per wall-clock second.
 public enum DataBenchmark {
-    /// Where Debian's `dataset-fashion-mnist` installs the data set.
-    public static let fashionMNISTRoot = "/usr/share/datasets/fashion-mnist"
-
     /// The ImageNet path on `trainingImages` + `validationImages` Fashion-MNIST training images
     /// scaled up to `width`×`height` and encoded as JPEG (see `writeJPEGTree`): `prepare` into
     /// shards of `shardSize` files, full-size decoding alone, the training and evaluation
     /// renderers with and without DCT-domain reduction, and training batches of `batchSize`
     /// through `BatchStream` with 1 and 2 workers. Every validation class must occur among the
     /// training images (as `prepare` requires). Files live in a temporary directory, removed on return.
-    public static func imageNetJPEG(fashionMNISTRoot: String = fashionMNISTRoot, width: Int = 256, height: Int = 256,
+    public static func imageNetJPEG(fashionMNISTRoot: String, width: Int = 256, height: Int = 256,
                                     trainingImages: Int = 1024, validationImages: Int = 256, shardSize: Int = 256,
                                     batchSize: Int = 64) throws -> JPEGPipelineBenchmarkResult {
         precondition(width > 0 && height > 0 && trainingImages > 0 && validationImages > 0 && shardSize > 0 && batchSize > 0)
@@ -179,7 +177,7 @@ public enum DataBenchmark {
     /// consumed by a trainer that spins for `computeSecondsPerBatch` on each (holding one core
     /// as compute would), measuring how long it waits for data. `trainingLimit` keeps only the
     /// first training images.
-    public static func fashionMNISTLoader(root: String = fashionMNISTRoot, batchSize: Int = 64, workers: Int = 1,
+    public static func fashionMNISTLoader(root: String, batchSize: Int = 64, workers: Int = 1,
                                           computeSecondsPerBatch: Double = 0.064, simulatedBatches: Int = 150,
                                           validationHoldout: Int = 5000, trainingLimit: Int? = nil) throws -> LoaderBenchmarkResult {
         precondition(batchSize > 0 && workers > 0 && computeSecondsPerBatch >= 0 && simulatedBatches > 0)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Reading whole data files, gunzipping those that start with the gzip magic bytes.
-enum DataFile {
+public enum DataFile {
     static func read(_ path: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError.unreadableFile(path: path)
@@ -23,7 +23,7 @@ enum DataFile {
         return path
     }
 
-    static func isDirectory(_ path: String) -> Bool {
+    public static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }

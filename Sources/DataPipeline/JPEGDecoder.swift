@@ -11,7 +11,7 @@ struct JPEGError: Error, CustomStringConvertible {
 /// decoded pixel per output pixel.
 ///
 /// Owns its handle and pixel buffer (grown on demand, then reused); one instance per thread.
-final class JPEGDecoder {
+public final class JPEGDecoder {
     struct Header: Equatable {
         var width: Int
         var height: Int
@@ -21,10 +21,10 @@ final class JPEGDecoder {
     /// Interleaved RGB pixels, valid until the next `decode`.
     /// Decoded pixels, borrowed from the decoder's buffer: valid while the decoder lives and
     /// until its next `decode`.
-    struct Image {
-        var pixels: UnsafePointer<UInt8>
-        var width: Int
-        var height: Int
+    public struct Image {
+        public var pixels: UnsafePointer<UInt8>
+        public var width: Int
+        public var height: Int
     }
 
     struct ScalingFactor: Equatable {
@@ -54,7 +54,7 @@ final class JPEGDecoder {
     private var buffer: UnsafeMutablePointer<UInt8>
     private var capacity: Int
 
-    init() {
+    public init() {
         guard let handle = tjInitDecompress() else { fatalError("tjInitDecompress failed: \(String(cString: tjGetErrorStr2(nil)))") }
         self.handle = handle
         capacity = 1 << 20
@@ -123,15 +123,15 @@ final class JPEGDecoder {
         return Image(pixels: UnsafePointer(buffer), width: width, height: height)
     }
 
-    func decode(_ jpeg: UnsafeBufferPointer<UInt8>) throws -> Image {
+    public func decode(_ jpeg: UnsafeBufferPointer<UInt8>) throws -> Image {
         try decode(jpeg, header: try header(jpeg), reduction: ScalingFactor(numerator: 1, denominator: 1))
     }
 }
 
 /// TurboJPEG compression, for building test images and benchmark trees (`prepare` never re-encodes).
-enum JPEGEncoder {
+public enum JPEGEncoder {
     /// Encodes row-major 8-bit pixels (1 channel: greyscale, 3: RGB, 4:2:0 chroma subsampling).
-    static func encode(pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int = 90) throws -> [UInt8] {
+    public static func encode(pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int = 90) throws -> [UInt8] {
         precondition(channels == 1 || channels == 3)
         precondition(pixels.count == width * height * channels)
         guard let handle = tjInitCompress() else { throw JPEGError(description: String(cString: tjGetErrorStr2(nil))) }

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Storage
 
 /// `<runDir>/logits.h5`: the exit probabilities that the budgeted evaluation reads, so that
 /// thresholds can be chosen again (or plotted) without running the network:

@@ -1,13 +1,21 @@
 /// One axis of a resampling: output pixel i covers source coordinate
 /// `origin + (i + 0.5) · scale` (pixel centres at half-integers), and filter taps are clamped
 /// to the source rows or columns `lower..<upper`.
-struct ResampleAxis: Equatable {
+public struct ResampleAxis: Equatable {
     var origin: Double
     /// Source pixels per output pixel.
     var scale: Double
     var lower: Int
     var upper: Int
     var outputCount: Int
+
+    public init(origin: Double, scale: Double, lower: Int, upper: Int, outputCount: Int) {
+        self.origin = origin
+        self.scale = scale
+        self.lower = lower
+        self.upper = upper
+        self.outputCount = outputCount
+    }
 
     /// The same axis on the source shrunk by `factor` to `scaledSize` pixels (a JPEG decoded at
     /// a reduced DCT scale: decoded pixel i covers source pixels [i/factor, (i+1)/factor), the
@@ -32,7 +40,7 @@ struct ResampleAxis: Equatable {
 ///
 /// Holds its tap tables and intermediate buffer, grown on demand and reused, so it makes no
 /// allocation once it has seen the largest image; one instance per thread.
-final class BilinearResampler {
+public final class BilinearResampler {
     private struct Taps {
         var first: [Int] = []
         var count: [Int] = []
@@ -70,10 +78,12 @@ final class BilinearResampler {
     private var columnTaps = Taps()
     private var intermediate: [Float] = []
 
+    public init() {}
+
     /// Resamples an interleaved 8-bit image (`[height, width, channels]`, rows `rowStride`
     /// bytes apart) to `vertical.outputCount × horizontal.outputCount`, mirrored left-right when
     /// `flip`, normalised, channel c written at `destination + c · channelStride`.
-    func resample(source: UnsafePointer<UInt8>, rowStride: Int, channels: Int,
+    public func resample(source: UnsafePointer<UInt8>, rowStride: Int, channels: Int,
                   vertical: ResampleAxis, horizontal: ResampleAxis, flip: Bool,
                   normalization: Normalization, destination: UnsafeMutablePointer<Float>, channelStride: Int) {
         rowTaps.build(vertical)

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Storage
 
 /// `disttrain prepare imagenet`: copies an ImageNet tree (`train/<wnid>/*.JPEG`,
 /// `val/<wnid>/*.JPEG`, torchvision `ImageFolder` layout) into HDF5 shards

@@ -1,5 +1,8 @@
+import DataPipeline
+import Evaluation
 import Foundation
 import Model
+import Storage
 
 /// `disttrain predict`: classifies image files (JPEG or PNG) or the samples of a data shard with
 /// a trained run, leaving each one at the first exit whose confidence reaches the threshold of

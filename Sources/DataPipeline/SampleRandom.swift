@@ -4,9 +4,9 @@
 /// Every sample's augmentation draws from its own stream keyed by (seed, epoch, sample index),
 /// so the crops do not depend on the number of ranks, the worker that decodes the sample, or
 /// whether the run was resumed mid-epoch.
-struct SampleRandom {
+public struct SampleRandom {
     /// What a stream is for, so that streams keyed by the same numbers stay independent.
-    enum Purpose: UInt64 {
+    public enum Purpose: UInt64, Sendable {
         case validationHoldout = 1
         case epochPermutation = 2
         case augmentation = 3
@@ -14,7 +14,7 @@ struct SampleRandom {
 
     private var state: UInt64
 
-    init(seed: UInt64, purpose: Purpose, epoch: Int = 0, index: Int = 0) {
+    public init(seed: UInt64, purpose: Purpose, epoch: Int = 0, index: Int = 0) {
         var key = Self.mix(seed &+ 0x9E37_79B9_7F4A_7C15)
         key = Self.mix(key ^ purpose.rawValue)
         key = Self.mix(key ^ UInt64(bitPattern: Int64(epoch)))

@@ -1,7 +1,7 @@
 /// Turns one sample of a source into a normalised `[C, S, S]` float image, augmented when
 /// given a random stream. Called concurrently from the loader's worker threads, each with its
 /// own scratch (decoder, resampler buffers) from `makeScratch()`.
-protocol SampleRenderer: AnyObject, Sendable {
+public protocol SampleRenderer: AnyObject, Sendable {
     var channels: Int { get }
     var outputSize: Int { get }
     /// Samples in the source.
@@ -14,22 +14,22 @@ protocol SampleRenderer: AnyObject, Sendable {
 }
 
 /// The small-image sources (CIFAR, Fashion-MNIST, MNIST): in-memory pixels through `PaddedCrop`.
-final class PixelRenderer: SampleRenderer {
+public final class PixelRenderer: SampleRenderer {
     let images: PixelImages
     let crop: PaddedCrop
 
-    init(images: PixelImages, outputSize: Int, normalization: Normalization) {
+    public init(images: PixelImages, outputSize: Int, normalization: Normalization) {
         self.images = images
         self.crop = PaddedCrop(outputSize: outputSize, padding: 4, normalization: normalization)
     }
 
-    var channels: Int { images.channels }
-    var outputSize: Int { crop.outputSize }
-    var count: Int { images.count }
-    func label(of sample: Int) -> Int32 { images.labels[sample] }
-    func makeScratch() -> AnyObject? { nil }
+    public var channels: Int { images.channels }
+    public var outputSize: Int { crop.outputSize }
+    public var count: Int { images.count }
+    public func label(of sample: Int) -> Int32 { images.labels[sample] }
+    public func makeScratch() -> AnyObject? { nil }
 
-    func render(sample: Int, random: SampleRandom?, scratch: AnyObject?,
+    public func render(sample: Int, random: SampleRandom?, scratch: AnyObject?,
                 destination: UnsafeMutablePointer<Float>, channelStride: Int) throws {
         var random = random
         let choice = random == nil ? crop.centred : crop.randomChoice(&random!)

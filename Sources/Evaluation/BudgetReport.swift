@@ -43,7 +43,7 @@ public enum BudgetReport {
 
     /// Test accuracy (y) against average MADDs in millions (x), as the paper's Figures 2, 3 and 5:
     /// the budget curve (budgeted batch classification) and each exit alone (anytime prediction).
-    static func plot(_ points: [BudgetedEvaluation.BudgetPoint], anytime: [AnytimeReport.ExitRow]) -> String {
+    public static func plot(_ points: [BudgetedEvaluation.BudgetPoint], anytime: [AnytimeReport.ExitRow]) -> String {
         var series: [SVGChart.Series] = []
         if !points.isEmpty {
             series.append(SVGChart.Series(name: "budgeted batch classification",
@@ -62,12 +62,12 @@ public enum BudgetReport {
 }
 
 /// Writes a report (CSV, SVG) of the run directory.
-enum ReportFile {
-    static func write(_ text: String, to path: String) throws {
+public enum ReportFile {
+    public static func write(_ text: String, to path: String) throws {
         do {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
-            throw TrainingError.cannotWrite(path: path, reason: error.localizedDescription)
+            throw ReportError.cannotWrite(path: path, reason: error.localizedDescription)
         }
     }
 }

@@ -3,14 +3,14 @@ import Foundation
 
 /// Decodes PNG files with libpng's simplified API: any bit depth, palette or colour type, to
 /// 8-bit gray or RGB (libpng converts colour to gray and composites transparency onto white).
-enum PNGDecoder {
+public enum PNGDecoder {
     /// The eight bytes every PNG file starts with.
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
-    static func isPNG(_ bytes: [UInt8]) -> Bool { bytes.starts(with: signature) }
+    public static func isPNG(_ bytes: [UInt8]) -> Bool { bytes.starts(with: signature) }
 
     /// Pixels `[height, width, channels]` of `bytes`, `channels` 1 (gray) or 3 (RGB).
-    static func decode(_ bytes: [UInt8], channels: Int) throws -> (pixels: [UInt8], width: Int, height: Int) {
+    public static func decode(_ bytes: [UInt8], channels: Int) throws -> (pixels: [UInt8], width: Int, height: Int) {
         precondition(channels == 1 || channels == 3, "gray or RGB")
         var image = png_image()
         image.version = shim_png_image_version()

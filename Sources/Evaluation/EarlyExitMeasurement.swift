@@ -1,3 +1,4 @@
+import DataPipeline
 import Dispatch
 import Foundation
 import Model
@@ -31,7 +32,7 @@ public struct EarlyExitMeasurement: Sendable, Equatable {
     }
 
     /// Measures `budgets` and the full network on `batches` (the test set, in `test`'s order).
-    static func measure(network: TrainableNetwork, batches: BatchStream, budgets: [BudgetedEvaluation.BudgetPoint],
+    public static func measure(network: TrainableNetwork, batches: BatchStream, budgets: [BudgetedEvaluation.BudgetPoint],
                         test: BudgetedEvaluation.ExitProbabilities, exitMADDs: [Double]) throws -> [EarlyExitMeasurement] {
         let exits = network.exitCount, classes = network.classCount
         let inference = EarlyExitInference(network: network)

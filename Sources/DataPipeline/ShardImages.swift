@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// A data set split stored as HDF5 shards `SHARD-00000.h5`, `SHARD-00001.h5`, … in one
 /// directory, each holding `/labels [n] int32` and either `/jpeg` (variable-length uint8: the
@@ -9,7 +10,7 @@ import Foundation
 /// demand and at most `openFileLimit` stay open, so a thousand shards fit within the
 /// process's file-descriptor limit. Safe to use from several threads (Storage serialises HDF5).
 // Unchecked: the open-file cache is guarded by a lock and HDF5 calls are serialised by Storage.
-final class ShardImages: @unchecked Sendable {
+public final class ShardImages: @unchecked Sendable {
     enum Content: Equatable {
         case jpeg
         /// Interleaved pixels of one fixed size.
@@ -20,8 +21,8 @@ final class ShardImages: @unchecked Sendable {
 
     let directory: String
     let shardPaths: [String]
-    let classes: [String]
-    let labels: [Int32]
+    public let classes: [String]
+    public let labels: [Int32]
     let content: Content
     /// Sample index of each shard's first record, plus the total at the end.
     private let shardStarts: [Int]
@@ -29,7 +30,7 @@ final class ShardImages: @unchecked Sendable {
     private var useCounter = 0
     private let lock = NSLock()
 
-    var count: Int { labels.count }
+    public var count: Int { labels.count }
 
     /// The shard files in `directory`, in name order.
     static func shardFiles(in directory: String) throws -> [String] {
@@ -40,7 +41,7 @@ final class ShardImages: @unchecked Sendable {
 
     /// Opens every shard of `directory` to read its labels and class list; `limit` keeps only
     /// the first samples.
-    init(directory: String, limit: Int? = nil) throws {
+    public init(directory: String, limit: Int? = nil) throws {
         let paths = try Self.shardFiles(in: directory)
         guard !paths.isEmpty else { throw DataError.noShards(directory: directory) }
         var classes: [String]? = nil
@@ -157,7 +158,7 @@ final class ShardImages: @unchecked Sendable {
 /// The ImageNet pipeline over shards: decode (JPEG, at a DCT reduction where the image is
 /// shrunk anyway), then `RandomResizedCrop(S)` + horizontal flip in training or
 /// `Resize(S·256/224)` + `CenterCrop(S)` in evaluation, as one bilinear resampling, normalised.
-final class JPEGRenderer: SampleRenderer, Sendable {
+public final class JPEGRenderer: SampleRenderer, Sendable {
     final class Scratch {
         let decoder = JPEGDecoder()
         let resampler = BilinearResampler()
@@ -165,27 +166,27 @@ final class JPEGRenderer: SampleRenderer, Sendable {
     }
 
     let shards: ShardImages
-    let outputSize: Int
+    public let outputSize: Int
     let normalization: Normalization
     /// Decode at a reduced DCT scale when the resampling shrinks the image (false: always full size).
     let reducesInDCTDomain: Bool
 
-    init(shards: ShardImages, outputSize: Int, normalization: Normalization, reducesInDCTDomain: Bool = true) {
+    public init(shards: ShardImages, outputSize: Int, normalization: Normalization, reducesInDCTDomain: Bool = true) {
         self.shards = shards
         self.outputSize = outputSize
         self.normalization = normalization
         self.reducesInDCTDomain = reducesInDCTDomain
     }
 
-    var channels: Int { 3 }
-    var count: Int { shards.count }
-    func label(of sample: Int) -> Int32 { shards.labels[sample] }
-    func makeScratch() -> AnyObject? { Scratch() }
+    public var channels: Int { 3 }
+    public var count: Int { shards.count }
+    public func label(of sample: Int) -> Int32 { shards.labels[sample] }
+    public func makeScratch() -> AnyObject? { Scratch() }
 
     /// Evaluation's resize target for the shorter side: 256 for S = 224.
     var evaluationResize: Int { Int((Double(outputSize) * 256 / 224).rounded()) }
 
-    func render(sample: Int, random: SampleRandom?, scratch: AnyObject?,
+    public func render(sample: Int, random: SampleRandom?, scratch: AnyObject?,
                 destination: UnsafeMutablePointer<Float>, channelStride: Int) throws {
         let scratch = scratch as! Scratch
         switch shards.content {

@@ -1,7 +1,7 @@
 /// The IDX format of MNIST and Fashion-MNIST (LeCun et al.): a 4-byte big-endian magic number
 /// `0x0000 TT DD` (TT = 0x08 for unsigned bytes, DD = number of dimensions), DD big-endian
 /// 32-bit sizes, then the values in row-major order.
-enum IDXFile {
+public enum IDXFile {
     struct Contents {
         var dimensions: [Int]
         var values: [UInt8]
@@ -43,7 +43,7 @@ enum IDXFile {
 
     /// Loads one split of an MNIST-style data set from `root` (or `root/raw`, torchvision's
     /// layout): `train-…` or `t10k-…` images and labels, gzipped or not.
-    static func loadSplit(root: String, training: Bool, classCount: Int) throws -> PixelImages {
+    public static func loadSplit(root: String, training: Bool, classCount: Int) throws -> PixelImages {
         let prefix = training ? "train" : "t10k"
         func locate(_ name: String) throws -> String {
             let candidates = [root, root + "/raw"].flatMap { ["\($0)/\(name).gz", "\($0)/\(name)"] }
