@@ -33,7 +33,9 @@ extension TrainingRunTests {
     }
 
     /// SIGTERM as soon as the process can take it (before MPI has started): status 0, and as
-    /// nothing was trained, nothing is written, not even the run directory.
+    /// nothing was trained, nothing is written, not even the run directory. On a loaded machine
+    /// the start-up can pass its stop check before the signal lands; the stop must then be taken
+    /// at the first step, with its checkpoint, and nothing else is acceptable.
     func testSIGTERMAtStartUpExitsZeroWritingNothing() throws {
         let path = try write(configuration(name: "early-term", trainSteps: 400, phase2Epochs: 0, evaluation: false))
         let launched = try DistTrainExecutable.launch(["train", path], outputDirectory: directory)
@@ -42,8 +44,12 @@ extension TrainingRunTests {
         kill(pid, SIGTERM)
         let outcome = finish(launched, within: 60)
         XCTAssertEqual(outcome.status, 0, outcome.standardOutput + outcome.standardError)
-        XCTAssertTrue(outcome.standardOutput.contains("stop requested before training started; nothing written"), outcome.standardOutput)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("early-term").path))
+        if outcome.standardOutput.contains("stop requested before training started; nothing written") {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory("early-term").path))
+        } else {
+            XCTAssertTrue(outcome.standardOutput.contains("stop requested: checkpoint"), outcome.standardOutput)
+            XCTAssertEqual(checkpoints("early-term").count, 1, outcome.standardOutput)
+        }
     }
 
     /// SIGTERM to `mpirun-graceful.sh` (a SIGUSR1 to every rank) while the 2 ranks start up.
