@@ -6,6 +6,7 @@
 // to function calls that initialise the library), which Swift cannot import.
 static inline hid_t shim_h5p_default(void) { return H5P_DEFAULT; }
 static inline hid_t shim_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t shim_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; }
 static inline hid_t shim_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t shim_h5p_dataset_xfer(void) { return H5P_DATASET_XFER; }
 static inline unsigned shim_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }

@@ -116,8 +116,10 @@ public final class HDF5Group: HDF5Object {
             }
             let linkCreation = try intermediateGroupLinkList(site)
             defer { H5Pclose(linkCreation) }
+            let access = try writeThroughAccessList(site)
+            defer { H5Pclose(access) }
             let dataset = try site.check(identifier: H5Dcreate2(identifier, path, elementType.fileType, space,
-                                                                linkCreation, creation, shim_h5p_default()))
+                                                                linkCreation, creation, access))
             let created = HDF5Dataset(file: file, path: datasetPath, identifier: dataset)
             if let base = values.baseAddress, values.count > 0 {
                 try site.check(H5Dwrite(dataset, elementType.memoryType, shim_h5s_all(), shim_h5s_all(),
@@ -165,8 +167,10 @@ public final class HDF5Group: HDF5Object {
             defer { H5Pclose(linkCreation) }
             let type = try site.check(identifier: H5Tvlen_create(shim_std_u8le()))
             defer { H5Tclose(type) }
+            let access = try writeThroughAccessList(site)
+            defer { H5Pclose(access) }
             let dataset = try site.check(identifier: H5Dcreate2(identifier, path, type, space, linkCreation,
-                                                                creation, shim_h5p_default()))
+                                                                creation, access))
             return HDF5Dataset(file: file, path: datasetPath, identifier: dataset)
         }
         if !byteArrays.isEmpty { try dataset.appendByteArrays(byteArrays) }
@@ -184,6 +188,21 @@ public final class HDF5Group: HDF5Object {
     private func intermediateGroupLinkList(_ site: HDF5Site) throws -> hid_t {
         let list = try site.check(identifier: H5Pcreate(shim_h5p_link_create()))
         if H5Pset_create_intermediate_group(list, 1) < 0 {
+            H5Pclose(list)
+            throw site.failure()
+        }
+        return list
+    }
+
+    /// A dataset-access property list without a chunk cache, so that every write puts its chunks
+    /// in the file at once and a full disk fails that write. With a cache, the chunks are written
+    /// when the dataset closes; if that fails, libhdf5 1.10 frees the dataset but keeps its
+    /// identifier, the memory is reused for a later dataset of another file, and that file's
+    /// strong close closes it twice (a segfault in `H5D_close`). Each write here is a whole
+    /// dataset or an append of many rows, so the cache saved nothing.
+    private func writeThroughAccessList(_ site: HDF5Site) throws -> hid_t {
+        let list = try site.check(identifier: H5Pcreate(shim_h5p_dataset_access()))
+        if H5Pset_chunk_cache(list, 0, 0, 1) < 0 {
             H5Pclose(list)
             throw site.failure()
         }
