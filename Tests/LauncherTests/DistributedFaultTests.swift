@@ -343,6 +343,41 @@ extension TrainingRunTests {
         XCTAssertFalse(rerun.standardOutput.contains("skipping"), rerun.standardOutput)
     }
 
+    /// SIGSTOP of one rank during `eval`: the other rank names it with the evaluation task it
+    /// stalled in (not "setting up", where `eval` never trained), and the job aborts.
+    func testRankStoppedDuringEvalIsNamedWithTheEvaluation() throws {
+        let path = try write(configuration(name: "stalled-evaluation", evaluation: false) {
+            Self.set("data", "limitTest", to: 10_000, in: &$0)
+            Self.set("evaluation", "batchSize", to: 1, in: &$0)
+            $0["distributed"] = ["stallTimeout": 3]
+        })
+        assertSuccess(try trainTimeBoxed([path], ranks: 2))
+        let launched = try DistTrainExecutable.launch(["eval", path], ranks: 2, outputDirectory: directory)
+        waitForOutput(launched, containing: "resuming from")
+        let ranks = try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
+        let victim = try XCTUnwrap(ranks.last)
+        let victimRank = try XCTUnwrap(worldRank(of: victim))
+        // Past the restore's broadcasts first (a stop there is named at "setting up"). A stop that
+        // lands in the data loading, announced as long work of the rank's own, is waited for: let
+        // the rank go on and stop it again until it lands in the evaluation.
+        sleep(3)
+        for _ in 0..<10 where launched.process.isRunning {
+            kill(victim, SIGSTOP)
+            let deadline = Date().addingTimeInterval(10)
+            while launched.process.isRunning && Date() < deadline { usleep(50_000) }
+            guard launched.process.isRunning else { break }
+            kill(victim, SIGCONT)
+            sleep(2)
+        }
+        let outcome = finish(launched, within: 60)
+        XCTAssertNotEqual(outcome.status, 0)
+        // Stopped in the test accuracy or, if the retries outlasted it, in the budgeted evaluation after it.
+        XCTAssertTrue(["the test accuracy", "the budgeted evaluation"].contains {
+            outcome.standardError.contains("error: rank \(victimRank) stalled at \($0): no progress for ")
+        }, outcome.standardError)
+        assertGone(ranks)
+    }
+
     /// With a 2 s stall timeout, a whole run on 3 ranks, where rank 0 alone writes a checkpoint
     /// after every step and runs the budgeted evaluation while the others wait, is not mistaken
     /// for a stall.

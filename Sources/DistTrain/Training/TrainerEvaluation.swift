@@ -66,7 +66,9 @@ extension Trainer {
 
     /// Per-exit test accuracy; a stop request ends it at the next batch (`EvaluationInterrupted`).
     func testAccuracy(_ network: TrainableNetwork, data: TrainingData, of task: String) throws -> [Double] {
-        try accuracy(network, data: data, split: .test, interrupting: task)
+        // A stalled rank is named with the task, not the last training step or "setting up" (`eval`).
+        communicator.stallWatch?.position = task
+        return try accuracy(network, data: data, split: .test, interrupting: task)
     }
 
     /// Runs `body` on every batch of `stream`. With `task`, every rank first learns (one small
