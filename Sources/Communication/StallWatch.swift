@@ -10,12 +10,17 @@ import Foundation
 /// is issued non-blocking and polled. After `timeout` seconds in one collective a rank asks every
 /// other rank, over a duplicate of the world communicator, whether it is waiting too. Ranks that
 /// wait answer at once (they poll the same way); a rank doing a long job of its own (rank 0
-/// writing a checkpoint or evaluating) has announced it with `whileBusy` and is waited for. Any
-/// other rank has made no progress for `timeout` seconds: it is stalled. The lowest-numbered
+/// writing a checkpoint or evaluating) has announced it with `whileBusy` and is waited for, but
+/// not forever: a rank frozen inside its announced work sends nothing more, so once its
+/// announcement is `busyTimeoutFactor` x `timeout` old it counts as stalled too. Any other rank
+/// has made no progress for `timeout` seconds: it is stalled. The lowest-numbered
 /// waiting rank reports; the others keep waiting for the job to be aborted.
 public final class StallWatch {
     /// Seconds without progress before a rank counts as stalled.
     public let timeout: Double
+    /// How many stall timeouts a rank's own announced work may last (a checkpoint write or an
+    /// evaluation on rank 0 can take far longer than one collective should).
+    public static let busyTimeoutFactor = 20.0
     /// Where the ranks are, for the report (e.g. "phase 1, epoch 2, step 7").
     public var position = "setting up"
 
@@ -24,7 +29,8 @@ public final class StallWatch {
     private let size: Int
     /// Collectives entered so far; the same on every rank that keeps up.
     private var sequence: Int64 = 0
-    private var busyRanks = Set<Int>()
+    /// Ranks doing announced work of their own, with when this rank learnt of it.
+    private var busyRanks: [Int: Date] = [:]
     /// Control messages in flight, with the buffers they send from.
     private var outgoing: [(request: MPI_Request?, message: UnsafeMutablePointer<Int64>)] = []
 
@@ -83,7 +89,10 @@ public final class StallWatch {
                 asked = now
             }
             if let askedAt = asked, now.timeIntervalSince(askedAt) >= grace {
-                let stalled = (0..<size).filter { $0 != rank && !answered.contains($0) && !busyRanks.contains($0) }
+                let busyLimit = Self.busyTimeoutFactor * timeout
+                let stalled = (0..<size).filter { other in
+                    other != rank && !answered.contains(other) && !(busyRanks[other].map { now.timeIntervalSince($0) < busyLimit } ?? false)
+                }
                 let waiting = answered.union([rank]).sorted()
                 if !stalled.isEmpty && waiting.first == rank {
                     throw StalledRanks(ranks: stalled, waiting: waiting, seconds: now.timeIntervalSince(entered),
@@ -106,8 +115,8 @@ public final class StallWatch {
             let source = Int(status.MPI_SOURCE)
             guard MPI_Recv(&message, 2, shim_int64(), status.MPI_SOURCE, Self.tag, control, nil) == shim_success() else { break }
             switch Kind(rawValue: message[0]) {
-            case .busy: busyRanks.insert(source)
-            case .idle: busyRanks.remove(source)
+            case .busy: busyRanks[source] = Date()
+            case .idle: busyRanks[source] = nil
             // A rank still finishing the previous collective is on its way, not stalled.
             case .query:
                 send(.waiting, sequence, to: source)

@@ -116,6 +116,31 @@ final class MultiRankCommunicatorTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 1.9, "the barrier waited for rank 0")
     }
 
+    /// Announced work is not waited for forever: with a 0.1 s stall timeout, rank 0 busy for 6 s
+    /// (frozen inside a checkpoint write, say) is named once its announcement is 20 timeouts
+    /// old, by the lowest waiting rank; every rank then goes on to the next collective.
+    func testStallWatchNamesARankBusyBeyondTheBoundOfAnnouncedWork() throws {
+        guard world.size > 1 else { return }
+        let impatient = try Communicator.world()
+        try impatient.watchForStalls(timeout: 0.1)
+        if impatient.isRoot {
+            impatient.whileBusy { usleep(6_000_000) }
+            XCTAssertNoThrow(try impatient.barrier())
+        } else if impatient.rank == 1 {
+            let started = Date()
+            XCTAssertThrowsError(try impatient.barrier()) { error in
+                XCTAssertEqual((error as? StalledRanks)?.ranks, [0], "\(error)")
+            }
+            let seconds = Date().timeIntervalSince(started)
+            XCTAssertGreaterThanOrEqual(seconds, StallWatch.busyTimeoutFactor * 0.1, "named before the bound of announced work")
+            XCTAssertLessThan(seconds, 6, "rank 0 was not named while still busy")
+        } else {
+            // Once rank 1 has left, it answers no more queries, so a later rank may name it too.
+            _ = try? impatient.barrier()
+        }
+        try world.barrier()
+    }
+
 
     // MARK: - Gradient buckets overlapped with the backward pass
 

@@ -91,7 +91,7 @@ final class RunFileDocumentationTests: XCTestCase {
             "ofa": ["temperature": 2, "gamma": 0.3, "reduction": "batchmean"],
             "checkpoint": ["everySteps": 10, "keep": 5],
             "evaluation": ["enabled": false, "budgets": 20, "batchSize": 64],
-            "distributed": ["stallTimeout": 30],
+            "distributed": ["stallTimeout": 30, "bucketBytes": 1 << 20],
         ]
     }
 
