@@ -129,6 +129,10 @@ struct BenchCommand: ParsableCommand {
     /// Step times with the all-reduce after and during the backward pass, printed by rank 0.
     private func runOverlapBenchmark() throws {
         let communicator = try Communicator.world()
+        // One rank has no all-reduce to hide: a figure from it would be made up.
+        guard communicator.size > 1 else {
+            throw ValidationError("--overlap times the all-reduce across ranks; run it under mpirun -n P with P >= 2.")
+        }
         let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1

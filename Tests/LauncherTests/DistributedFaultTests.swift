@@ -430,7 +430,8 @@ extension TrainingRunTests {
     }
 
     /// `bench --overlap` on 2 ranks times the three kinds of step and says how many buckets
-    /// started during the backward pass; it refuses to be combined with another measurement.
+    /// started during the backward pass; it refuses to be combined with another measurement, and
+    /// to run on one rank, where there is nothing to hide.
     func testOverlapBenchmarkReportsTheHiddenFractionOnTwoRanks() throws {
         let path = try write(configuration(name: "overlap-bench") { $0["distributed"] = ["bucketBytes": 256] })
         let launched = try DistTrainExecutable.launch(["bench", path, "--overlap", "--steps", "2", "--batch-size", "4",
@@ -448,6 +449,10 @@ extension TrainingRunTests {
         let combined = try DistTrainExecutable.run(["bench", path, "--overlap", "--all-reduce"], outputDirectory: directory)
         XCTAssertEqual(combined.status, 64, combined.standardError)
         XCTAssertTrue(combined.standardError.contains("--overlap measures only the overlap"), combined.standardError)
+
+        let alone = try DistTrainExecutable.run(["bench", path, "--overlap", "--steps", "1"], outputDirectory: directory)
+        XCTAssertEqual(alone.status, 64, alone.standardOutput + alone.standardError)
+        XCTAssertTrue(alone.standardError.contains("run it under mpirun -n P with P >= 2"), alone.standardError)
     }
 
     // MARK: - Stopping the evaluation
