@@ -353,14 +353,12 @@ extension TrainingRunTests {
         })
         assertSuccess(try trainTimeBoxed([path], ranks: 2))
         let launched = try DistTrainExecutable.launch(["eval", path], ranks: 2, outputDirectory: directory)
-        waitForOutput(launched, containing: "resuming from")
+        // Past the restore's broadcasts and the data loading first (a stop there is named at
+        // "setting up"): rank 0 says when the test accuracy starts.
+        waitForOutput(launched, containing: "computing the test accuracy")
         let ranks = try childProcesses(of: launched.process.processIdentifier, named: "disttrain")
         let victim = try XCTUnwrap(ranks.last)
         let victimRank = try XCTUnwrap(worldRank(of: victim))
-        // Past the restore's broadcasts first (a stop there is named at "setting up"). A stop that
-        // lands in the data loading, announced as long work of the rank's own, is waited for: let
-        // the rank go on and stop it again until it lands in the evaluation.
-        sleep(3)
         for _ in 0..<10 where launched.process.isRunning {
             kill(victim, SIGSTOP)
             let deadline = Date().addingTimeInterval(10)

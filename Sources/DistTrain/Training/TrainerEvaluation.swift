@@ -68,6 +68,7 @@ extension Trainer {
     func testAccuracy(_ network: TrainableNetwork, data: TrainingData, of task: String) throws -> [Double] {
         // A stalled rank is named with the task, not the last training step or "setting up" (`eval`).
         communicator.stallWatch?.position = task
+        observer?.note("computing \(task)")
         return try accuracy(network, data: data, split: .test, interrupting: task)
     }
 
