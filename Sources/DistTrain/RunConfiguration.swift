@@ -37,6 +37,13 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     /// The run directory, `runDir` or `runs/<name>`.
     public var resolvedRunDirectory: String { runDir ?? "runs/\(name)" }
 
+    /// `threadsPerRank`, else the node's cores shared evenly among the ranks on it (Open MPI's local size).
+    public var resolvedThreadsPerRank: Int {
+        if let threadsPerRank { return threadsPerRank }
+        let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1))
+    }
+
     public init(
         name: String, runDir: String? = nil, seed: UInt64 = 0, threadsPerRank: Int? = nil,
         data: DataConfiguration, model: MSDNetConfiguration, gradientEquilibrium: Bool = true,

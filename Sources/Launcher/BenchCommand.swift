@@ -135,9 +135,7 @@ struct BenchCommand: ParsableCommand {
         }
         let configuration = try RunFile.load(configurationPath, worldSize: 1, requireDataRoot: false)
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
-        let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
-        ComputeThreads.set(threads ?? configuration.threadsPerRank
-                           ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1)))
+        ComputeThreads.set(threads ?? configuration.resolvedThreadsPerRank)
         let bucketBytes = configuration.distributed.bucketBytes > 0
             ? configuration.distributed.bucketBytes : DistributedConfiguration().bucketBytes
         let result = try AllReduceOverlapBenchmark.run(

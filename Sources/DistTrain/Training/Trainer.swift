@@ -117,7 +117,7 @@ public final class Trainer {
     }
 
     private func runSchedule(started: Date) throws -> RunSummary {
-        ComputeThreads.set(threadsPerRank())
+        ComputeThreads.set(configuration.resolvedThreadsPerRank)
         try communicator.watchForStalls(timeout: configuration.distributed.stallTimeout)
         if options.evaluationOnly { try requireCheckpointToEvaluate() }
         try requireNamedCheckpointFile()
@@ -234,14 +234,6 @@ public final class Trainer {
     }
 
     // MARK: - Set-up
-
-    /// `threadsPerRank`, else the node's cores shared evenly among the ranks on it.
-    func threadsPerRank() -> Int {
-        if let threads = configuration.threadsPerRank { return threads }
-        let environment = ProcessInfo.processInfo.environment
-        let localRanks = Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
-        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1))
-    }
 
     func prepareRunDirectory() throws {
         try onRootThenShare {
