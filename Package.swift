@@ -26,10 +26,12 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         // The hand-written kernels, compiled per instruction set and chosen at start (KernelPath).
         .target(name: "CKernels"),
+        // Calls a Swift non-escaping closure from the compute threads without boxing it (WorkerPool).
+        .target(name: "CPartJob"),
         // Baseline x86-64: the binary runs on every x86-64 CPU; wide vectors come from CKernels and OpenBLAS.
         .target(
             name: "Model",
-            dependencies: ["CBLAS", "CKernels"],
+            dependencies: ["CBLAS", "CKernels", "CPartJob"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
         ),
         // HDF5 files (checkpoints, exit logits, shards) over CHDF5, and what the machine offers.

@@ -1,10 +1,12 @@
+import CPartJob
 import Foundation
 import Synchronization
 
 /// Worker threads that run one job's parts at once, started once and then reused, idle on a
-/// condition variable rather than spinning. Handing out a job costs one small heap allocation
-/// (`withoutActuallyEscaping`, the only way to give a Swift closure to another thread, boxes it);
-/// Dispatch's `concurrentPerform`, used before, made about five per call.
+/// condition variable rather than spinning. Handing out a job allocates nothing: the workers call
+/// the caller's non-escaping closure itself through its two words (`CPartJob`), where
+/// `withoutActuallyEscaping` would box it on the heap at every call (and Dispatch's
+/// `concurrentPerform`, used before, made about five allocations per call).
 ///
 /// `run(parts, body)` runs `body(0)` on the calling thread and `body(1..<parts)` on workers, and
 /// returns when all have finished. A call made while another job runs (from inside a part, or
@@ -20,8 +22,8 @@ final class WorkerPool: @unchecked Sendable {
     private var parts = 0
     /// Workers still running the current job.
     private var pending = 0
-    /// The current job; between jobs one that does nothing.
-    private var job: (Int) -> Void = WorkerPool.idle
+    /// The current job's closure, on the stack of the thread in `run`; unset between jobs.
+    private var job = disttrain_part_job()
     private let busy = Atomic<Bool>(false)
 
     init() {
@@ -36,18 +38,20 @@ final class WorkerPool: @unchecked Sendable {
             for part in 0..<parts { body(part) }
             return
         }
-        withoutActuallyEscaping(body) { hand(parts, $0) }
+        hand(parts, body)
         busy.store(false, ordering: .releasing)
     }
 
-    /// Gives parts 1... of `body` to the workers, runs part 0 and waits for the others.
-    private func hand(_ parts: Int, _ body: @escaping (Int) -> Void) {
+    /// Gives parts 1... of `body` to the workers, runs part 0 and waits for the others. The
+    /// workers may call `body` although it does not escape: this call returns only after every
+    /// worker has finished its part (`pending` 0), while `body` and its captures are alive.
+    private func hand(_ parts: Int, _ body: (Int) -> Void) {
         pthread_mutex_lock(mutex)
         while workers < parts - 1 {
             workers += 1
             startWorker(part: workers, generation: generation)
         }
-        job = body
+        job = partJob(body)
         self.parts = parts
         pending = parts - 1
         generation += 1
@@ -56,7 +60,7 @@ final class WorkerPool: @unchecked Sendable {
         body(0)
         pthread_mutex_lock(mutex)
         while pending > 0 { pthread_cond_wait(finished, mutex) }
-        job = Self.idle
+        job = disttrain_part_job()
         pthread_mutex_unlock(mutex)
     }
 
@@ -74,19 +78,15 @@ final class WorkerPool: @unchecked Sendable {
             seen = generation
             guard part < parts else { continue }
             pthread_mutex_unlock(mutex)
-            runPart(part)
+            disttrain_part_job_run(job, part)
             pthread_mutex_lock(mutex)
             pending -= 1
             if pending == 0 { pthread_cond_signal(finished) }
         }
     }
-
-    /// Calls the job outside the lock; not inlined, so that this thread's reference to the job
-    /// is gone before `pending` says it is done and `run` ends the job's borrowed lifetime.
-    @inline(never)
-    private func runPart(_ part: Int) {
-        job(part)
-    }
-
-    private static func idle(_ part: Int) {}
 }
+
+/// `body`'s function and context words (`CPartJob`): the closure itself, not a copy, so valid
+/// exactly as long as `body` is. Swift passes a closure argument as these two words.
+@_silgen_name("disttrain_part_job_make")
+private func partJob(_ body: (Int) -> Void) -> disttrain_part_job
