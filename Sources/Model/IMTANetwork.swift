@@ -42,7 +42,13 @@ public final class IMTANetwork: TrainableNetwork {
     /// Exit i > 0's classifier input `[n, 2 * featureWidth_i]` and its gradient.
     private let classifierInputs: [PlannedMatrix]
     private let predictions: [PlannedMatrix]
+    /// `predictions`' values and gradients, as the loss takes them.
+    private let predictionValues: [UnsafePointer<Float>]
+    private let predictionGradients: [UnsafeMutablePointer<Float>]
     private var forwardCount = 0
+    /// The last step's per-exit results, refilled: no allocation once the caller has let go of that result.
+    private var exitLosses: [Double] = []
+    private var exitCorrect: [Int] = []
     /// After the backward of the k-th exit from the last, gradients from `finalGradientBoundaries[k]` on are final.
     private let finalGradientBoundaries: [Int]
 
@@ -79,6 +85,8 @@ public final class IMTANetwork: TrainableNetwork {
         }
         classifierInputs = inputWidths.map(matrix)
         predictions = (0..<exits).map { _ in matrix(classes) }
+        predictionValues = predictions.map { UnsafePointer($0.values) }
+        predictionGradients = predictions.map(\.gradients)
         let headParameters = heads, headStatistics = headBuffers
         classifiers = (0..<exits).map { LinearParameters(headParameters, prefix: "classifier.\($0)") }
         collaboration = (0..<(exits - 1)).map {
@@ -191,13 +199,15 @@ public final class IMTANetwork: TrainableNetwork {
         forward(images: images, count: n, training: true)
         let classes = classCount
         for matrix in predictions { matrix.gradients.update(repeating: 0, count: n * classes) }
-        let (loss, crossEntropies) = distillation.lossAndGradients(
-            logits: predictions.map { UnsafePointer($0.values) }, teacher: teacher, labels: labels, count: n, classes: classes,
-            gradients: predictions.map(\.gradients))
+        let loss = distillation.lossAndGradients(logits: predictionValues, teacher: teacher, labels: labels, count: n, classes: classes,
+                                                 gradients: predictionGradients, exitCrossEntropies: &exitLosses)
         heads.zeroGradients()
         backward()
-        let correct = predictions.map { Self.correctCount(logits: $0.values, labels: labels, count: n, classes: classes) }
-        return TrainingStepResult(loss: loss, exitLosses: crossEntropies, exitCorrect: correct)
+        exitCorrect.removeAll(keepingCapacity: true)
+        for matrix in predictions {
+            exitCorrect.append(Self.correctCount(logits: matrix.values, labels: labels, count: n, classes: classes))
+        }
+        return TrainingStepResult(loss: loss, exitLosses: exitLosses, exitCorrect: exitCorrect)
     }
 
     public func predict(images: UnsafePointer<Float>, count n: Int, logits: [UnsafeMutablePointer<Float>]) {

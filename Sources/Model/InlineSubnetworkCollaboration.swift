@@ -28,6 +28,11 @@ final class InlineSubnetworkCollaborationModule {
     private let preActivationGradient: UnsafeMutablePointer<Double>
     /// Per feature: the batch mean, then `1 / sqrt(var + eps)`.
     private let statistics: UnsafeMutablePointer<Double>
+    /// Two sets of per-feature column sums `[2, width]` (see `columnSums`), and their Float copy
+    /// with the row count after it `[width + 1]`, which the replicas sum: planned here so that a
+    /// step allocates nothing.
+    private let sums: UnsafeMutablePointer<Double>
+    private let sharedSums: UnsafeMutablePointer<Float>
     /// `f` `[n, width]` and dL/df.
     let output: UnsafeMutablePointer<Float>
     let outputGradient: UnsafeMutablePointer<Float>
@@ -65,11 +70,15 @@ final class InlineSubnetworkCollaborationModule {
         output = .allocate(capacity: count)
         outputGradient = .allocate(capacity: count)
         statistics = .allocate(capacity: 2 * width)
+        sums = .allocate(capacity: 2 * width)
+        sharedSums = .allocate(capacity: width + 1)
         preActivation.initialize(repeating: 0, count: count)
         preActivationGradient.initialize(repeating: 0, count: count)
         output.initialize(repeating: 0, count: count)
         outputGradient.initialize(repeating: 0, count: count)
         statistics.initialize(repeating: 0, count: 2 * width)
+        sums.initialize(repeating: 0, count: 2 * width)
+        sharedSums.initialize(repeating: 0, count: width + 1)
     }
 
     deinit {
@@ -78,6 +87,8 @@ final class InlineSubnetworkCollaborationModule {
         output.deallocate()
         outputGradient.deallocate()
         statistics.deallocate()
+        sums.deallocate()
+        sharedSums.deallocate()
     }
 
     /// `output = ReLU(BN(W prediction + b))` for `prediction` `[n, classes]`, in Double: training
@@ -93,9 +104,10 @@ final class InlineSubnetworkCollaborationModule {
         let means = statistics, inverseDeviations = statistics + width
         if training {
             var total = Double(n)
-            columnSums(count: n, reducer: reducer, total: &total) { row, feature in self.preActivation[row * width + feature] }
-                .enumerated().forEach { means[$0.offset] = $0.element / total }
-            let squares = columnSums(count: n, reducer: reducer, total: &total) { row, feature in
+            columnSums(into: means, count: n, reducer: reducer, total: &total) { row, feature in self.preActivation[row * width + feature] }
+            for feature in 0..<width { means[feature] /= total }
+            let squares = sums
+            columnSums(into: squares, count: n, reducer: reducer, total: &total) { row, feature in
                 let deviation = self.preActivation[row * width + feature] - means[feature]
                 return deviation * deviation
             }
@@ -128,19 +140,21 @@ final class InlineSubnetworkCollaborationModule {
             * Double(batchNormWeight[feature]) + Double(batchNormBias[feature])
     }
 
-    /// Per feature, `sum over rows of value(row, feature)` over this rank's `count` rows, then over
-    /// all replicas when a `reducer` is given (which also sums `total`, the rows).
-    private func columnSums(count n: Int, reducer: CrossReplicaReducer?, total: inout Double,
-                            _ value: (Int, Int) -> Double) -> [Double] {
-        var sums = [Double](repeating: 0, count: width)
+    /// Writes to `destination[feature]` the `sum over rows of value(row, feature)` over this rank's
+    /// `count` rows, then over all replicas when a `reducer` is given (which also sums `total`,
+    /// the rows).
+    private func columnSums(into destination: UnsafeMutablePointer<Double>, count n: Int, reducer: CrossReplicaReducer?,
+                            total: inout Double, _ value: (Int, Int) -> Double) {
+        destination.update(repeating: 0, count: width)
         for row in 0..<n {
-            for feature in 0..<width { sums[feature] += value(row, feature) }
+            for feature in 0..<width { destination[feature] += value(row, feature) }
         }
-        guard let reducer else { return sums }
-        var shared = sums.map { Float($0) } + [Float(n)]
-        shared.withUnsafeMutableBufferPointer { reducer.sumInPlace($0) }
-        total = Double(shared[width])
-        return shared[0..<width].map { Double($0) }
+        guard let reducer else { return }
+        for feature in 0..<width { sharedSums[feature] = Float(destination[feature]) }
+        sharedSums[width] = Float(n)
+        reducer.sumInPlace(UnsafeMutableBufferPointer(start: sharedSums, count: width + 1))
+        total = Double(sharedSums[width])
+        for feature in 0..<width { destination[feature] = Double(sharedSums[feature]) }
     }
 
     /// Backward from `outputGradient` (training statistics), in Double, accumulating parameter
@@ -154,16 +168,19 @@ final class InlineSubnetworkCollaborationModule {
         }
         func centered(_ row: Int, _ feature: Int) -> Double { preActivation[row * width + feature] - statistics[feature] }
         var total = Double(n)
-        let localGradientSums = columnSums(count: n, reducer: nil, total: &total) { masked($0, $1) }
-        let localCenteredSums = columnSums(count: n, reducer: nil, total: &total) { masked($0, $1) * centered($0, $1) }
+        let gradientSums = sums, centeredSums = sums + width
+        // This rank's sums for the parameter gradients (averaged across ranks later), then the
+        // replicas' for the input gradient, in the same two rows.
+        columnSums(into: gradientSums, count: n, reducer: nil, total: &total) { masked($0, $1) }
+        columnSums(into: centeredSums, count: n, reducer: nil, total: &total) { masked($0, $1) * centered($0, $1) }
         for feature in 0..<width {
             let inverseDeviation = statistics[width + feature]
-            batchNormBiasGradient[feature] = Float(Double(batchNormBiasGradient[feature]) + localGradientSums[feature])
+            batchNormBiasGradient[feature] = Float(Double(batchNormBiasGradient[feature]) + gradientSums[feature])
             batchNormWeightGradient[feature] = Float(Double(batchNormWeightGradient[feature])
-                + localCenteredSums[feature] * inverseDeviation)
+                + centeredSums[feature] * inverseDeviation)
         }
-        let gradientSums = columnSums(count: n, reducer: reducer, total: &total) { masked($0, $1) }
-        let centeredSums = columnSums(count: n, reducer: reducer, total: &total) { masked($0, $1) * centered($0, $1) }
+        columnSums(into: gradientSums, count: n, reducer: reducer, total: &total) { masked($0, $1) }
+        columnSums(into: centeredSums, count: n, reducer: reducer, total: &total) { masked($0, $1) * centered($0, $1) }
         for row in 0..<n {
             for feature in 0..<width {
                 let inverseDeviation = statistics[width + feature]

@@ -18,13 +18,14 @@ public struct OneForAllDistillation: Equatable, Sendable {
         self.reduction = reduction
     }
 
-    /// The loss and each exit's plain mean cross-entropy; ACCUMULATES dL/dz_i into `gradients[i]`.
+    /// The loss; replaces the contents of `exitCrossEntropies` by each exit's plain mean
+    /// cross-entropy (reusing its storage) and ACCUMULATES dL/dz_i into `gradients[i]`.
     public func lossAndGradients(logits: [UnsafePointer<Float>], teacher: UnsafePointer<Float>,
                                  labels: UnsafePointer<Int32>, count n: Int, classes: Int,
-                                 gradients: [UnsafeMutablePointer<Float>]) -> (loss: Double, exitCrossEntropies: [Double]) {
+                                 gradients: [UnsafeMutablePointer<Float>], exitCrossEntropies crossEntropies: inout [Double]) -> Double {
         let exits = logits.count
         var loss = 0.0
-        var crossEntropies: [Double] = []
+        crossEntropies.removeAll(keepingCapacity: true)
         let distillationWeight = gamma * temperature * temperature
         for exit in 0..<exits {
             let crossEntropy = CrossEntropy.forward(logits: logits[exit], labels: labels, batch: n, classes: classes)
@@ -43,6 +44,6 @@ public struct OneForAllDistillation: Equatable, Sendable {
                                       scale: distillationWeight)
             }
         }
-        return (loss, crossEntropies)
+        return loss
     }
 }
