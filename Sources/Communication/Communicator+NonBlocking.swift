@@ -29,11 +29,13 @@ extension Communicator {
 
     /// Lets MPI advance `pending`. Open MPI has no progress thread: a non-blocking collective
     /// moves only while its rank is inside an MPI call, so long computations call this now and then.
+    /// Each request is tested on its own (`MPI_Test`, which frees one that has completed; `complete`
+    /// then skips it), so that no array of requests is built on every call.
     public func progress(_ pending: inout [PendingCollective]) throws {
-        var requests = pending.map(\.request)
         var done: Int32 = 0
-        try Self.check(MPI_Testall(Int32(requests.count), &requests, &done, nil), pending.first?.operation ?? "progress")
-        for index in pending.indices { pending[index].request = requests[index] }
+        for index in pending.indices {
+            try Self.check(MPI_Test(&pending[index].request, &done, nil), pending[index].operation)
+        }
     }
 
     /// Returns once every collective of `pending` has completed: polled by the stall watch (as

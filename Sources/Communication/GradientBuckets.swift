@@ -72,7 +72,7 @@ public final class GradientBuckets: GradientReadyObserver {
     public func finishAveraging() throws {
         defer {
             started = 0
-            pending = []
+            pending.removeAll(keepingCapacity: true)
             failure = nil
         }
         if let failure { throw failure }
