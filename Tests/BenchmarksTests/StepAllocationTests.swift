@@ -55,7 +55,7 @@ final class StepAllocationTests: XCTestCase {
     }
 
     /// Handing a closure with captures to the second thread allocates nothing (it used to box it),
-    /// and both threads run their chunk.
+    /// and each of the two chunks runs exactly once per call.
     func testAParallelLoopOnTwoThreadsAllocatesNothing() {
         let count = 2 * ComputeThreads.minimumParallelCount
         let values = UnsafeMutablePointer<Float>.allocate(capacity: count)
