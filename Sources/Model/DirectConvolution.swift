@@ -1,19 +1,26 @@
-/// Direct convolution for stride-1 convolutions with few output channels (MSDNet's CIFAR 3x3
-/// layers produce 6 or 12 channels), where an im2col matrix of `Cin*k*k` rows feeding an SGEMM
-/// with only `Cout` rows is memory-bound.
+/// Direct convolution for convolutions with few output channels (MSDNet's 3x3 layers produce 6 to
+/// 64 channels), where an im2col matrix of `Cin*k*k` rows feeding an SGEMM with only `Cout` rows
+/// spends more time copying and packing than multiplying.
 ///
-/// The input is copied once into a zero-padded buffer `P[ci, n, Hp, Wp]`. Within one padded
-/// plane, output position `(oy, ox)` maps to `q = oy*Wp + ox` and kernel tap `(ky, kx)` to the
-/// offset `ky*Wp + kx`, so every output is `Y[co][q] = sum_{ci, tap} W[co, ci, tap] * P[ci][q + tap]`:
-/// contiguous vector loads with no bounds checks (the `Wp - Wo` columns of `q` past each row are
-/// computed and discarded). The inner kernels (`correlate`, `dotProducts3x3`) are C, one copy per
-/// instruction set (`ComputeKernels`): six output channels times two vectors of positions are
-/// accumulated at once, twelve independent fused multiply-adds per loaded pair of input vectors.
+/// The input is copied once into a zero-padded buffer. For stride 1 that is `P[ci, n, Hp, Wp]`:
+/// within one padded plane, output position `(oy, ox)` maps to `q = oy*Wp + ox` and kernel tap
+/// `(ky, kx)` to the offset `ky*Wp + kx`, so every output is
+/// `Y[co][q] = sum_{ci, tap} W[co, ci, tap] * P[ci][q + tap]`: contiguous vector loads with no
+/// bounds checks (the `Wp - Wo` columns of `q` past each row are computed and discarded).
+/// A stride-`s` convolution becomes the same correlation on the polyphase split of the padded
+/// input, `P[ci, a*s + b, n, i, j] = padded[ci, n, s*i + a, s*j + b]` (planes of
+/// `ceil(Hp/s) x ceil(Wp/s)`): tap `(ky, kx)` reads phase `(ky mod s, kx mod s)` at offset
+/// `(ky/s)*Wph + kx/s`, so the strided loads become contiguous ones too.
 ///
-/// Backward uses the same kernel: the input gradient is the correlation of the zero-padded output
-/// gradient with the spatially flipped, channel-transposed weights; the weight gradient is a dot
-/// product of the output gradient with the shifted padded input, run over several images' planes
-/// at once.
+/// The inner kernels (`correlate`, `dotProducts3x3`) are C, one copy per instruction set
+/// (`ComputeKernels`): six output channels times two vectors of positions are accumulated at once,
+/// twelve independent fused multiply-adds per loaded pair of input vectors.
+///
+/// Backward uses the same kernels: the weight gradient is a dot product of the output gradient
+/// with the shifted (polyphase) padded input, run over several images' planes at once; the input
+/// gradient is the correlation of the zero-padded output gradient with the spatially flipped,
+/// channel-transposed weights, for stride `s` once per input phase `(a, b)` with the taps
+/// `ky = a + s*m`, `kx = b + s*l` that reach it.
 public enum DirectConvolution {
     /// Rows (output channels forward, input channels for the input gradient) computed together.
     static let blockWidth = 6
@@ -31,7 +38,7 @@ public enum DirectConvolution {
     /// Convolutions with at most this many output channels take the direct path: at 24 (MSDNet
     /// CIFAR's widest 3x3 layer, 96->24 at 8x8) it measured about twice as fast as im2col +
     /// OpenBLAS SGEMM.
-    static let maximumOutputChannels = 24
+    static let maximumOutputChannels = 64
 
     /// Floats readable past the last padded plane: a step starting at the last position
     /// `q < length` plus the largest tap offset ends at most this far beyond it.
@@ -40,41 +47,65 @@ public enum DirectConvolution {
     static func roundedUp(_ count: Int) -> Int { (count + stepWidth - 1) / stepWidth * stepWidth }
 
     public static func isApplicable(_ g: ConvolutionGeometry) -> Bool {
-        g.stride == 1 && g.kernelSize > 1 && g.padding < g.kernelSize && g.outputChannels <= maximumOutputChannels
+        g.kernelSize > 1 && g.padding < g.kernelSize && g.stride <= g.kernelSize && g.outputChannels <= maximumOutputChannels
     }
 
     /// Sizes and workspace layout of one geometry.
     struct Layout {
         let geometry: ConvolutionGeometry
         var taps: Int { geometry.kernelSize * geometry.kernelSize }
+        var stride: Int { geometry.stride }
         var paddedHeight: Int { geometry.inputHeight + 2 * geometry.padding }
         var paddedWidth: Int { geometry.inputWidth + 2 * geometry.padding }
-        var paddedPlane: Int { paddedHeight * paddedWidth }
-        /// Positions `q` per padded plane up to and including the last valid output.
-        var validLength: Int { (geometry.outputHeight - 1) * paddedWidth + geometry.outputWidth }
+        /// Phases of the polyphase split (`s*s`; 1 for stride 1).
+        var phases: Int { stride * stride }
+        /// Rows and columns of one phase plane: `ceil(Hp / s)`, `ceil(Wp / s)`.
+        var phaseHeight: Int { (paddedHeight + stride - 1) / stride }
+        var phaseWidth: Int { (paddedWidth + stride - 1) / stride }
+        /// Floats of one image's plane in one phase: the distance between images in `q`.
+        var plane: Int { phaseHeight * phaseWidth }
+        /// Floats between input channels of the padded input `P[ci, phase, n, i, j]`.
+        var channelStride: Int { phases * geometry.batch * plane }
+        /// Offset of kernel tap `(ky, kx)` from output position `q` in the padded input.
+        func tapOffset(_ ky: Int, _ kx: Int) -> Int {
+            ((ky % stride) * stride + kx % stride) * geometry.batch * plane + (ky / stride) * phaseWidth + kx / stride
+        }
+        /// Positions `q` per plane up to and including the last valid output.
+        var validLength: Int { (geometry.outputHeight - 1) * phaseWidth + geometry.outputWidth }
         /// Scratch floats per forward row: `validLength` rounded up to whole steps (a path computes
         /// the positions up to its own step, reading at most `slack` floats past the last plane).
         var length: Int { roundedUp(validLength) }
-        var paddedInputCount: Int { geometry.inputChannels * geometry.batch * paddedPlane + slack }
+        var paddedInputCount: Int { geometry.inputChannels * channelStride + slack }
         var outputBlocks: Int { (geometry.outputChannels + blockWidth - 1) / blockWidth }
         var inputBlocks: Int { (geometry.inputChannels + blockWidth - 1) / blockWidth }
 
-        /// Padding of the output gradient for the input-gradient correlation.
-        var gradientPadding: Int { geometry.kernelSize - 1 - geometry.padding }
-        var gradientHeight: Int { geometry.outputHeight + 2 * gradientPadding }
-        var gradientWidth: Int { geometry.outputWidth + 2 * gradientPadding }
+        /// The output gradient's zero border for the input-gradient correlation: stride 1 computes
+        /// on the input grid with `k - 1 - p`; stride `s` on each phase grid, where the taps
+        /// `m = 0...(k-1)/s` reach back that many rows.
+        var gradientPadding: Int { stride == 1 ? geometry.kernelSize - 1 - geometry.padding : (geometry.kernelSize - 1) / stride }
+        /// The output rows and columns the input gradient is computed for: the input for stride 1,
+        /// one phase plane for stride `s`.
+        var gradientTargetHeight: Int { stride == 1 ? geometry.inputHeight : phaseHeight }
+        var gradientTargetWidth: Int { stride == 1 ? geometry.inputWidth : phaseWidth }
+        var gradientHeight: Int {
+            stride == 1 ? geometry.outputHeight + 2 * gradientPadding : max(geometry.outputHeight, phaseHeight) + gradientPadding
+        }
+        var gradientWidth: Int {
+            stride == 1 ? geometry.outputWidth + 2 * gradientPadding : max(geometry.outputWidth, phaseWidth) + gradientPadding
+        }
         var gradientPlane: Int { gradientHeight * gradientWidth }
-        var gradientValidLength: Int { (geometry.inputHeight - 1) * gradientWidth + geometry.inputWidth }
+        var gradientValidLength: Int { (gradientTargetHeight - 1) * gradientWidth + gradientTargetWidth }
         var gradientLength: Int { roundedUp(gradientValidLength) }
         var paddedGradientCount: Int { geometry.outputChannels * geometry.batch * gradientPlane + slack }
 
         /// Packed weights `[block][channel][tap][blockWidth]`: the inner loop reads one block's
-        /// weights for a tap from consecutive floats.
+        /// weights for a tap from consecutive floats. The input gradient's are grouped by phase,
+        /// each phase's taps a contiguous run; over all phases that is every tap once.
         var forwardPackedCount: Int { outputBlocks * blockWidth * geometry.inputChannels * taps }
         var backwardPackedCount: Int { inputBlocks * blockWidth * geometry.outputChannels * taps }
-        /// The output gradient on the padded input grid `D[co, n][oy*Wp + ox]`, zero at every
+        /// The output gradient on the padded input's grid `D[co, n][oy*Wph + ox]`, zero at every
         /// position that is not an output, so one dot product may span several images.
-        var rowGradientCount: Int { geometry.outputChannels * geometry.batch * paddedPlane }
+        var rowGradientCount: Int { geometry.outputChannels * geometry.batch * plane }
         var partialWeightCount: Int { geometry.outputChannels * geometry.inputChannels * taps }
 
         var forwardCount: Int {
@@ -98,8 +129,7 @@ public enum DirectConvolution {
         let padded = workspace
         let packed = padded + layout.paddedInputCount
         let scratch = packed + layout.forwardPackedCount
-        pad(input, into: padded, planes: g.inputChannels * g.batch, height: g.inputHeight, width: g.inputWidth,
-            padding: g.padding)
+        padPhases(input, into: padded, layout: layout)
         let taps = layout.taps, inputChannels = g.inputChannels, outputChannels = g.outputChannels
         for block in 0..<layout.outputBlocks {
             for ci in 0..<inputChannels {
@@ -113,10 +143,10 @@ public enum DirectConvolution {
             }
         }
         let length = layout.length, validLength = layout.validLength
-        let paddedWidth = layout.paddedWidth, plane = layout.paddedPlane
+        let phaseWidth = layout.phaseWidth, plane = layout.plane, channelStride = layout.channelStride
         let outputHeight = g.outputHeight, outputWidth = g.outputWidth, batch = g.batch
         withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offsets in
-            for t in 0..<taps { offsets[t] = (t / g.kernelSize) * paddedWidth + t % g.kernelSize }
+            for t in 0..<taps { offsets[t] = layout.tapOffset(t / g.kernelSize, t % g.kernelSize) }
             let tapOffsets = UnsafePointer(offsets.baseAddress!)
             ComputeThreads.parallelChunks(batch, maximumChunks: maximumSlots,
                                           costPerItem: length * inputChannels * taps * layout.outputBlocks) { slot, images in
@@ -124,7 +154,7 @@ public enum DirectConvolution {
                 for image in images {
                     for block in 0..<layout.outputBlocks {
                         let rowCount = min(blockWidth, outputChannels - block * blockWidth)
-                        kernels.correlate(padded + image * plane, batch * plane, inputChannels, tapOffsets, taps,
+                        kernels.correlate(padded + image * plane, channelStride, inputChannels, tapOffsets, taps,
                                           packed + block * inputChannels * taps * blockWidth,
                                           validLength, rows, length, rowCount)
                         for j in 0..<rowCount {
@@ -133,7 +163,7 @@ public enum DirectConvolution {
                             let target = output + (co * batch + image) * outputHeight * outputWidth
                             let source = rows + j * length
                             for oy in 0..<outputHeight {
-                                let targetRow = target + oy * outputWidth, sourceRow = source + oy * paddedWidth
+                                let targetRow = target + oy * outputWidth, sourceRow = source + oy * phaseWidth
                                 for ox in 0..<outputWidth { targetRow[ox] = sourceRow[ox] + shift }
                             }
                         }
@@ -145,7 +175,7 @@ public enum DirectConvolution {
 
     // MARK: Backward
 
-    /// `dW[co, ci, ky, kx] += sum_{n, oy, ox} dY[co, n, oy, ox] * P[ci, n, oy + ky, ox + kx]`.
+    /// `dW[co, ci, ky, kx] += sum_{n, oy, ox} dY[co, n, oy, ox] * padded[ci, n, s*oy + ky, s*ox + kx]`.
     static func weightGradient(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                weightGradient: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry,
                                workspace: UnsafeMutablePointer<Float>, kernels: ComputeKernels) {
@@ -153,17 +183,16 @@ public enum DirectConvolution {
         let padded = workspace
         let rowGradient = padded + layout.paddedInputCount
         let partials = rowGradient + layout.rowGradientCount
-        pad(input, into: padded, planes: g.inputChannels * g.batch, height: g.inputHeight, width: g.inputWidth,
-            padding: g.padding)
-        let outputHeight = g.outputHeight, outputWidth = g.outputWidth, paddedWidth = layout.paddedWidth
-        let plane = layout.paddedPlane
+        padPhases(input, into: padded, layout: layout)
+        let outputHeight = g.outputHeight, outputWidth = g.outputWidth, phaseWidth = layout.phaseWidth
+        let plane = layout.plane, channelStride = layout.channelStride
         ComputeThreads.parallelFor(g.outputChannels * g.batch, costPerItem: plane) { range in
             for index in range {
                 let source = outputGradient + index * outputHeight * outputWidth
                 let target = rowGradient + index * plane
                 target.update(repeating: 0, count: plane)
                 for oy in 0..<outputHeight {
-                    (target + oy * paddedWidth).update(from: source + oy * outputWidth, count: outputWidth)
+                    (target + oy * phaseWidth).update(from: source + oy * outputWidth, count: outputWidth)
                 }
             }
         }
@@ -191,12 +220,13 @@ public enum DirectConvolution {
                             UnsafePointer(rowGradient + ((group * gradientGroupWidth + min(j, rowCount - 1)) * batch + first) * plane)
                         }
                         for ci in 0..<inputChannels {
-                            let source = UnsafePointer(padded + (ci * batch + first) * plane)
+                            let source = UnsafePointer(padded + ci * channelStride + first * plane)
                             for ky in 0..<k {
                                 var kx = 0
                                 while kx < k {
-                                    let shifted = source + ky * paddedWidth + kx
-                                    kernels.dotProducts3x3(row(0), row(1), row(2), shifted, shifted + 1, shifted + 2, count, sums)
+                                    // Taps past the kernel's last column repeat it; their sums are discarded.
+                                    func shifted(_ j: Int) -> UnsafePointer<Float> { source + layout.tapOffset(ky, min(kx + j, k - 1)) }
+                                    kernels.dotProducts3x3(row(0), row(1), row(2), shifted(0), shifted(1), shifted(2), count, sums)
                                     for j in 0..<rowCount {
                                         let base = ((group * gradientGroupWidth + j) * inputChannels + ci) * taps + ky * k + kx
                                         partial[base] += sums[3 * j]
@@ -223,6 +253,11 @@ public enum DirectConvolution {
                               inputGradient: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry,
                               workspace: UnsafeMutablePointer<Float>, kernels: ComputeKernels) {
         let layout = Layout(geometry: g)
+        if g.stride > 1 {
+            polyphaseInputGradient(outputGradient: outputGradient, weight: weight, inputGradient: inputGradient,
+                                   layout: layout, workspace: workspace, kernels: kernels)
+            return
+        }
         let padded = workspace
         let packed = padded + layout.paddedGradientCount
         let scratch = packed + layout.backwardPackedCount
@@ -272,26 +307,161 @@ public enum DirectConvolution {
         }
     }
 
+    /// The input gradient of a stride-`s` convolution, phase by phase: with `y' = s*i + a` a row of
+    /// the padded input, only the taps `ky = a + s*m` reach it, from output row `i - m`, so
+    /// `dP[ci, (a, b)][i, j] = sum_{co, m, l} W[co, ci, a + s*m, b + s*l] * G[co][i - m + g][j - l + g]`
+    /// with `G` the output gradient behind a zero border of `g = (k-1)/s` rows and columns: one
+    /// correlation per phase, each tap `(m, l)` at offset `(g - m)*Wg + (g - l)`. The padded rows
+    /// and columns of `dP` are computed and dropped; the rest accumulates into `dX`.
+    private static func polyphaseInputGradient(outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                               inputGradient: UnsafeMutablePointer<Float>, layout: Layout,
+                                               workspace: UnsafeMutablePointer<Float>, kernels: ComputeKernels) {
+        let g = layout.geometry
+        let padded = workspace
+        let packed = padded + layout.paddedGradientCount
+        let scratch = packed + layout.backwardPackedCount
+        let stride = g.stride, k = g.kernelSize, border = layout.gradientPadding, gradientWidth = layout.gradientWidth
+        embed(outputGradient, into: padded, planes: g.outputChannels * g.batch, height: g.outputHeight, width: g.outputWidth,
+              top: border, left: border, targetHeight: layout.gradientHeight, targetWidth: gradientWidth)
+        let inputChannels = g.inputChannels, outputChannels = g.outputChannels, taps = layout.taps
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * taps + layout.phases + 1) { buffer in
+            // Phase (a, b)'s taps (m, l) are entries phaseStart[phase]..<phaseStart[phase + 1] of
+            // `offsets` (their offset in G) and `tapIndex` (ky*k + kx).
+            let offsets = buffer.baseAddress!, tapIndex = offsets + taps, phaseStart = tapIndex + taps
+            var next = 0
+            for phase in 0..<layout.phases {
+                phaseStart[phase] = next
+                let a = phase / stride, b = phase % stride
+                for ky in Swift.stride(from: a, to: k, by: stride) {
+                    for kx in Swift.stride(from: b, to: k, by: stride) {
+                        offsets[next] = (border - (ky - a) / stride) * gradientWidth + (border - (kx - b) / stride)
+                        tapIndex[next] = ky * k + kx
+                        next += 1
+                    }
+                }
+            }
+            phaseStart[layout.phases] = next
+            let blocks = layout.inputBlocks
+            for phase in 0..<layout.phases {
+                let first = phaseStart[phase], phaseTaps = phaseStart[phase + 1] - first
+                let base = packed + blocks * blockWidth * outputChannels * first
+                for block in 0..<blocks {
+                    for co in 0..<outputChannels {
+                        for t in 0..<phaseTaps {
+                            for j in 0..<blockWidth {
+                                let ci = block * blockWidth + j
+                                base[((block * outputChannels + co) * phaseTaps + t) * blockWidth + j] =
+                                    ci < inputChannels ? weight[(co * inputChannels + ci) * taps + tapIndex[first + t]] : 0
+                            }
+                        }
+                    }
+                }
+            }
+            let tapOffsets = UnsafePointer(offsets), starts = UnsafePointer(phaseStart)
+            let length = layout.gradientLength, validLength = layout.gradientValidLength
+            let plane = layout.gradientPlane, batch = g.batch, padding = g.padding
+            let height = g.inputHeight, width = g.inputWidth
+            let phaseHeight = layout.phaseHeight, phaseWidth = layout.phaseWidth
+            ComputeThreads.parallelChunks(batch, maximumChunks: maximumSlots,
+                                          costPerItem: length * outputChannels * taps * blocks) { slot, images in
+                let rows = scratch + slot * blockWidth * length
+                for image in images {
+                    for phase in 0..<layout.phases {
+                        let first = starts[phase], phaseTaps = starts[phase + 1] - first
+                        let a = phase / stride, b = phase % stride
+                        // Phase rows i and columns j that are rows and columns of the input.
+                        let rowRange = ImageColumns.validRange(kernelOffset: a, size: height, outputSize: phaseHeight,
+                                                               stride: stride, padding: padding)
+                        let columnRange = ImageColumns.validRange(kernelOffset: b, size: width, outputSize: phaseWidth,
+                                                                  stride: stride, padding: padding)
+                        if rowRange.isEmpty || columnRange.isEmpty { continue }
+                        for block in 0..<blocks {
+                            let rowCount = min(blockWidth, inputChannels - block * blockWidth)
+                            kernels.correlate(padded + image * plane, batch * plane, outputChannels, tapOffsets + first, phaseTaps,
+                                              packed + blocks * blockWidth * outputChannels * first
+                                                  + block * outputChannels * phaseTaps * blockWidth,
+                                              validLength, rows, length, rowCount)
+                            for j in 0..<rowCount {
+                                let ci = block * blockWidth + j
+                                let target = inputGradient + (ci * batch + image) * height * width
+                                let source = rows + j * length
+                                for i in rowRange {
+                                    let targetRow = target + (stride * i + a - padding) * width, sourceRow = source + i * gradientWidth
+                                    for column in columnRange { targetRow[stride * column + b - padding] += sourceRow[column] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: Inner kernels
 
     /// Copies `planes` planes of `height x width` into planes of `(height + 2p) x (width + 2p)`
     /// with a zero border, followed by `slack` zeros.
     static func pad(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, planes: Int,
                     height: Int, width: Int, padding: Int) {
-        let paddedWidth = width + 2 * padding, paddedHeight = height + 2 * padding
-        (destination + planes * paddedHeight * paddedWidth).update(repeating: 0, count: slack)
-        ComputeThreads.parallelFor(planes, costPerItem: paddedHeight * paddedWidth) { range in
+        embed(source, into: destination, planes: planes, height: height, width: width, top: padding, left: padding,
+              targetHeight: height + 2 * padding, targetWidth: width + 2 * padding)
+    }
+
+    /// Copies `planes` planes of `height x width` to row `top`, column `left` of zero planes of
+    /// `targetHeight x targetWidth`, followed by `slack` zeros.
+    static func embed(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, planes: Int,
+                      height: Int, width: Int, top: Int, left: Int, targetHeight: Int, targetWidth: Int) {
+        let targetPlane = targetHeight * targetWidth
+        (destination + planes * targetPlane).update(repeating: 0, count: slack)
+        ComputeThreads.parallelFor(planes, costPerItem: targetPlane) { range in
             for plane in range {
-                let target = destination + plane * paddedHeight * paddedWidth
+                let target = destination + plane * targetPlane
                 let input = source + plane * height * width
-                target.update(repeating: 0, count: padding * paddedWidth)
+                target.update(repeating: 0, count: top * targetWidth)
                 for y in 0..<height {
-                    let row = target + (y + padding) * paddedWidth
-                    row.update(repeating: 0, count: padding)
-                    (row + padding).update(from: input + y * width, count: width)
-                    (row + padding + width).update(repeating: 0, count: padding)
+                    let row = target + (y + top) * targetWidth
+                    row.update(repeating: 0, count: left)
+                    (row + left).update(from: input + y * width, count: width)
+                    (row + left + width).update(repeating: 0, count: targetWidth - left - width)
                 }
-                (target + (height + padding) * paddedWidth).update(repeating: 0, count: padding * paddedWidth)
+                (target + (height + top) * targetWidth).update(repeating: 0, count: (targetHeight - height - top) * targetWidth)
+            }
+        }
+    }
+
+    /// Copies the input `[Cin, N, H, W]` into the zero-padded polyphase layout of `layout`
+    /// (`P[ci, n, Hp, Wp]` for stride 1), followed by `slack` zeros.
+    static func padPhases(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, layout: Layout) {
+        let g = layout.geometry
+        guard g.stride > 1 else {
+            pad(source, into: destination, planes: g.inputChannels * g.batch, height: g.inputHeight, width: g.inputWidth,
+                padding: g.padding)
+            return
+        }
+        let stride = g.stride, padding = g.padding, batch = g.batch, height = g.inputHeight, width = g.inputWidth
+        let phases = layout.phases, plane = layout.plane, phaseHeight = layout.phaseHeight, phaseWidth = layout.phaseWidth
+        (destination + g.inputChannels * layout.channelStride).update(repeating: 0, count: slack)
+        ComputeThreads.parallelFor(g.inputChannels * batch, costPerItem: phases * plane) { range in
+            for index in range {
+                let channel = index / batch, image = index % batch
+                let input = source + index * height * width
+                for phase in 0..<phases {
+                    let a = phase / stride, b = phase % stride
+                    let target = destination + ((channel * phases + phase) * batch + image) * plane
+                    for i in 0..<phaseHeight {
+                        let row = target + i * phaseWidth
+                        let y = stride * i + a - padding
+                        guard y >= 0 && y < height else {
+                            row.update(repeating: 0, count: phaseWidth)
+                            continue
+                        }
+                        let inputRow = input + y * width
+                        for j in 0..<phaseWidth {
+                            let x = stride * j + b - padding
+                            row[j] = x >= 0 && x < width ? inputRow[x] : 0
+                        }
+                    }
+                }
             }
         }
     }

@@ -41,9 +41,10 @@ public struct ResourceEstimate: Equatable, Sendable {
         }
         /// One convolution + BatchNorm unit: its weights (and bias), its pre-activation (and its
         /// gradient, for the 1x1 bottlenecks that `MSDNet` runs as one grouped product), its
-        /// im2col workspace, and for all but the last unit of a path the tensor it writes.
-        func unit(inputChannels: Int, outputChannels: Int, kernel: Int, outputSize: Int, intermediate: Bool,
-                  bias: Bool = false, grouped: Bool = false) {
+        /// workspace (`DirectConvolution`'s padded input and output gradient, else the im2col
+        /// matrix), and for all but the last unit of a path the tensor it writes.
+        func unit(inputChannels: Int, outputChannels: Int, kernel: Int, outputSize: Int, inputSize: Int? = nil,
+                  intermediate: Bool, bias: Bool = false, grouped: Bool = false) {
             let weights = Self.multiply(Self.multiply(inputChannels, outputChannels), kernel * kernel)
             let unitParameters = Self.add(weights, Self.multiply(outputChannels, bias ? 3 : 2))
             parameterCount = Self.add(parameterCount, unitParameters)
@@ -52,8 +53,19 @@ public struct ResourceEstimate: Equatable, Sendable {
             let outputCount = Self.multiply(Self.multiply(outputChannels, batchSize), Self.multiply(outputSize, outputSize))
             let copies = (intermediate ? 3 : 1) + (grouped ? 1 : 0)
             activationFloats = Self.add(activationFloats, Self.multiply(outputCount, copies))
-            let columns = Self.multiply(Self.multiply(inputChannels, kernel * kernel), Self.multiply(batchSize, Self.multiply(outputSize, outputSize)))
-            largestScratch = max(largestScratch, Self.add(columns, outputCount))
+            let input = inputSize ?? outputSize
+            let padded = Self.multiply(Self.multiply(batchSize, Self.add(input, kernel)), Self.add(input, kernel))
+            let largestOperand = Self.multiply(max(inputChannels, outputChannels, kernel * kernel), padded)
+            if kernel > 1 && outputChannels <= DirectConvolution.maximumOutputChannels && largestOperand < Int.max >> 8 {
+                // Small enough to ask the direct path itself (MSDNet pads 3x3 by 1 and 7x7 by 3).
+                let geometry = ConvolutionGeometry(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernel,
+                                                   stride: input > outputSize ? 2 : 1, padding: kernel / 2, batch: batchSize,
+                                                   inputHeight: input, inputWidth: input)
+                largestScratch = max(largestScratch, geometry.workspaceCount)
+            } else {
+                let columns = Self.multiply(Self.multiply(inputChannels, kernel * kernel), Self.multiply(batchSize, Self.multiply(outputSize, outputSize)))
+                largestScratch = max(largestScratch, Self.add(columns, outputCount))
+            }
         }
         func segment(channels: Int, size: Int) {
             activationFloats = Self.add(activationFloats, Self.multiply(Self.multiply(channels, 2 * batchSize), Self.multiply(size, size)))
@@ -67,11 +79,14 @@ public struct ResourceEstimate: Equatable, Sendable {
             let inputChannels = scale == 0 ? c.inputChannels : Self.multiply(c.nChannels, c.grFactor[scale - 1])
             if scale == 0 && c.stem == .imagenet {
                 let convolved = (size + 6 - 7) / 2 + 1
-                unit(inputChannels: inputChannels, outputChannels: channels, kernel: 7, outputSize: convolved, intermediate: true, bias: true)
+                unit(inputChannels: inputChannels, outputChannels: channels, kernel: 7, outputSize: convolved, inputSize: size,
+                     intermediate: true, bias: true)
                 size = downsampled(convolved)
             } else {
+                let inputSize = size
                 size = scale == 0 ? size : downsampled(size)
-                unit(inputChannels: inputChannels, outputChannels: channels, kernel: 3, outputSize: size, intermediate: false)
+                unit(inputChannels: inputChannels, outputChannels: channels, kernel: 3, outputSize: size, inputSize: inputSize,
+                     intermediate: false)
             }
             sizes.append(size)
         }
@@ -104,18 +119,20 @@ public struct ResourceEstimate: Equatable, Sendable {
                 for scale in offset..<scales {
                     let growth = Self.multiply(c.growthRate, c.grFactor[scale])
                     let bottleneckWidth = { (factor: Int, input: Int, output: Int) in min(input, Self.multiply(factor, output)) }
-                    let paths: [(input: Int, factor: Int, output: Int)] = scale == offset && inScales == outScales
-                        ? [(channels[scale], c.bnFactor[scale], growth)]
-                        : [(channels[max(scale - 1, 0)], c.bnFactor[max(scale - 1, 0)], growth / 2),
-                           (channels[scale], c.bnFactor[scale], growth / 2)]
+                    let paths: [(input: Int, factor: Int, output: Int, size: Int)] = scale == offset && inScales == outScales
+                        ? [(channels[scale], c.bnFactor[scale], growth, sizes[scale])]
+                        : [(channels[max(scale - 1, 0)], c.bnFactor[max(scale - 1, 0)], growth / 2, sizes[max(scale - 1, 0)]),
+                           (channels[scale], c.bnFactor[scale], growth / 2, sizes[scale])]
                     for path in paths {
                         if c.bottleneck {
                             let inner = bottleneckWidth(path.factor, path.input, path.output)
                             unit(inputChannels: path.input, outputChannels: inner, kernel: 1, outputSize: sizes[scale],
                                  intermediate: true, grouped: true)
-                            unit(inputChannels: inner, outputChannels: path.output, kernel: 3, outputSize: sizes[scale], intermediate: false)
+                            unit(inputChannels: inner, outputChannels: path.output, kernel: 3, outputSize: sizes[scale],
+                                 inputSize: path.size, intermediate: false)
                         } else {
-                            unit(inputChannels: path.input, outputChannels: path.output, kernel: 3, outputSize: sizes[scale], intermediate: false)
+                            unit(inputChannels: path.input, outputChannels: path.output, kernel: 3, outputSize: sizes[scale],
+                                 inputSize: path.size, intermediate: false)
                         }
                     }
                 }
@@ -146,8 +163,10 @@ public struct ResourceEstimate: Equatable, Sendable {
             let width = channels[scales - 1]
             let inner = c.stem == .cifar ? 128 : width
             let first = downsampled(sizes[scales - 1])
-            unit(inputChannels: width, outputChannels: inner, kernel: 3, outputSize: first, intermediate: true)
-            unit(inputChannels: inner, outputChannels: inner, kernel: 3, outputSize: downsampled(first), intermediate: true)
+            unit(inputChannels: width, outputChannels: inner, kernel: 3, outputSize: first, inputSize: sizes[scales - 1],
+                 intermediate: true)
+            unit(inputChannels: inner, outputChannels: inner, kernel: 3, outputSize: downsampled(first), inputSize: first,
+                 intermediate: true)
             let linear = Self.add(Self.multiply(inner, c.classes), c.classes)
             parameterCount = Self.add(parameterCount, linear)
             parameterFloats = Self.add(parameterFloats, linear)

@@ -101,9 +101,21 @@ final class KernelForwardTests: XCTestCase {
                                              batch: 8, inputHeight: 16, inputWidth: 13), bias: true, seed: 7)
         checkConvolution(ConvolutionGeometry(inputChannels: 3, outputChannels: 5, kernelSize: 5, stride: 1, padding: 2,
                                              batch: 2, inputHeight: 9, inputWidth: 20), bias: false, seed: 8)
-        // im2col path for stride 1 (more output channels than the direct path takes).
-        checkConvolution(ConvolutionGeometry(inputChannels: 3, outputChannels: 34, kernelSize: 3, stride: 1, padding: 1,
+        // Direct path on the polyphase split: stride 2 at odd and even sizes, with and without
+        // padding, partial channel blocks, and a stride of 3.
+        checkConvolution(ConvolutionGeometry(inputChannels: 5, outputChannels: 13, kernelSize: 3, stride: 2, padding: 1,
+                                             batch: 5, inputHeight: 15, inputWidth: 14), bias: true, seed: 10)
+        checkConvolution(ConvolutionGeometry(inputChannels: 3, outputChannels: 8, kernelSize: 3, stride: 2, padding: 0,
+                                             batch: 2, inputHeight: 8, inputWidth: 9), bias: false, seed: 11)
+        checkConvolution(ConvolutionGeometry(inputChannels: 4, outputChannels: 7, kernelSize: 5, stride: 3, padding: 2,
+                                             batch: 3, inputHeight: 10, inputWidth: 11), bias: true, seed: 12)
+        checkConvolution(ConvolutionGeometry(inputChannels: 2, outputChannels: 64, kernelSize: 3, stride: 2, padding: 1,
+                                             batch: 2, inputHeight: 6, inputWidth: 6), bias: true, seed: 13)
+        // im2col path at strides 1 and 2 (more output channels than the direct path takes).
+        checkConvolution(ConvolutionGeometry(inputChannels: 3, outputChannels: 70, kernelSize: 3, stride: 1, padding: 1,
                                              batch: 2, inputHeight: 5, inputWidth: 4), bias: true, seed: 9)
+        checkConvolution(ConvolutionGeometry(inputChannels: 3, outputChannels: 65, kernelSize: 3, stride: 2, padding: 1,
+                                             batch: 2, inputHeight: 7, inputWidth: 6), bias: false, seed: 14)
     }
 
     func testConvolutionKnownValue() {

@@ -164,9 +164,19 @@ final class KernelGradientTests: XCTestCase {
         // Direct path with partial channel blocks on both sides and work split over threads.
         checkConvolutionGradients(ConvolutionGeometry(inputChannels: 6, outputChannels: 5, kernelSize: 3, stride: 1, padding: 1,
                                                       batch: 4, inputHeight: 16, inputWidth: 9), bias: false, seed: 6)
-        // im2col path at stride 1.
-        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 2, outputChannels: 33, kernelSize: 3, stride: 1, padding: 1,
+        // Direct path on the polyphase split: stride 2 with partial channel blocks at odd sizes,
+        // unpadded, and a stride of 3.
+        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 7, outputChannels: 8, kernelSize: 3, stride: 2, padding: 1,
+                                                      batch: 3, inputHeight: 11, inputWidth: 10), bias: true, seed: 8)
+        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2, padding: 0,
+                                                      batch: 2, inputHeight: 8, inputWidth: 7), bias: false, seed: 9)
+        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 2, outputChannels: 3, kernelSize: 5, stride: 3, padding: 2,
+                                                      batch: 2, inputHeight: 10, inputWidth: 9), bias: false, seed: 10)
+        // im2col path at strides 1 and 2.
+        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 2, outputChannels: 66, kernelSize: 3, stride: 1, padding: 1,
                                                       batch: 2, inputHeight: 4, inputWidth: 5), bias: true, seed: 7)
+        checkConvolutionGradients(ConvolutionGeometry(inputChannels: 2, outputChannels: 65, kernelSize: 3, stride: 2, padding: 1,
+                                                      batch: 2, inputHeight: 5, inputWidth: 4), bias: false, seed: 11)
     }
 
     // MARK: Batch normalisation

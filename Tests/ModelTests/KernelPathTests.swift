@@ -53,6 +53,8 @@ final class KernelPathTests: XCTestCase {
         ConvolutionGeometry(inputChannels: 3, outputChannels: 6, kernelSize: 3, stride: 1, padding: 0, batch: 2, inputHeight: 30, inputWidth: 29),
         ConvolutionGeometry(inputChannels: 11, outputChannels: 7, kernelSize: 1, batch: 3, inputHeight: 31, inputWidth: 33),
         ConvolutionGeometry(inputChannels: 4, outputChannels: 5, kernelSize: 3, stride: 2, padding: 1, batch: 2, inputHeight: 13, inputWidth: 11),
+        ConvolutionGeometry(inputChannels: 9, outputChannels: 40, kernelSize: 3, stride: 2, padding: 1, batch: 3, inputHeight: 29, inputWidth: 27),
+        ConvolutionGeometry(inputChannels: 3, outputChannels: 32, kernelSize: 7, stride: 2, padding: 3, batch: 2, inputHeight: 36, inputWidth: 36),
     ]
 
     func testEveryPathComputesTheConvolutionsOfThePortablePath() {
