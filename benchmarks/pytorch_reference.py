@@ -3,20 +3,25 @@
 `disttrain bench` on the same machine.
 
 The reference is imported, unmodified, from a checkout given with --reference; nothing of it is
-in this repository. Random images, CPU, train mode, batch 64 by default:
+in this repository. Random images, CPU, batch 64 by default:
 
   phase 1: MSDNet with Gradient Equilibrium (models/msdnet_ge.py), loss = sum of the exits'
            cross-entropies, SGD over every parameter (momentum 0.9, Nesterov, weight decay 1e-4);
   phase 2: IMTA_MSDNet (models/msdnet_imta.py), backbone frozen but in train mode as in
            main_IMTA.py, SGD over the new heads and ISC modules, loss = OFA distillation
-           (T = 1, gamma = 0.1, KL divergence with PyTorch's default 'mean' reduction).
+           (T = 1, gamma = 0.1, KL divergence with PyTorch's default 'mean' reduction);
+  eval:    IMTA_MSDNet in eval mode under torch.no_grad(), logits of every exit (what
+           `disttrain eval` computes, and `bench`'s evalImagesPerSecond).
 
 Networks (the same as the run files named):
   fm             cluster/fashion-mnist.json    1x32x32, 10 classes, 5 blocks, lin_grow step 1 base 1
   cifar100       cluster/cifar100.json         3x32x32, 100 classes, 7 blocks, lin_grow step 1 base 1 (Table 1)
   cifar100-anytime cluster/cifar100-anytime.json 3x32x32, 100 classes, 7 blocks, even step 2 base 4
+  imagenet       cluster/imagenet.json         3x224x224, 1000 classes, 5 blocks, 4 scales, even step 4
+                                               base 4, 32 channels, growth 16 (the paper's step-4 net)
 
-usage: pytorch_reference.py --reference DIR {fm,cifar100,cifar100-anytime} {1,2} [--steps 20] [--warmup 5]
+usage: pytorch_reference.py --reference DIR {fm,cifar100,cifar100-anytime,imagenet} {1,2,eval}
+                            [--steps 20] [--warmup 5]
                             [--batch 64] [--threads 2]
 """
 import argparse
@@ -29,8 +34,8 @@ import time
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument('--reference', required=True, help='a checkout of github.com/kalviny/IMTA')
-parser.add_argument('network', choices=['fm', 'cifar100', 'cifar100-anytime'])
-parser.add_argument('phase', choices=['1', '2'])
+parser.add_argument('network', choices=['fm', 'cifar100', 'cifar100-anytime', 'imagenet'])
+parser.add_argument('phase', choices=['1', '2', 'eval'])
 parser.add_argument('--warmup', type=int, default=5)
 parser.add_argument('--steps', type=int, default=20)
 parser.add_argument('--batch', type=int, default=64)
@@ -53,12 +58,18 @@ class Arguments:
 
 
 arguments = Arguments()
-input_channels, arguments.num_classes = {'fm': (1, 10), 'cifar100': (3, 100), 'cifar100-anytime': (3, 100)}[options.network]
-arguments.data = 'cifar10' if options.network == 'fm' else 'cifar100'
-arguments.nBlocks, arguments.stepmode, arguments.step, arguments.base = (
-    (7, 'even', 2, 4) if options.network == 'cifar100-anytime' else (5 if options.network == 'fm' else 7, 'lin_grow', 1, 1))
-arguments.nChannels, arguments.growthRate = 16, 6
-arguments.grFactor, arguments.bnFactor, arguments.nScales = [1, 2, 4], [1, 2, 4], 3
+input_channels, arguments.num_classes, image_size = {
+    'fm': (1, 10, 32), 'cifar100': (3, 100, 32), 'cifar100-anytime': (3, 100, 32), 'imagenet': (3, 1000, 224)}[options.network]
+arguments.data = {'fm': 'cifar10', 'imagenet': 'ImageNet'}.get(options.network, 'cifar100')
+if options.network == 'imagenet':
+    arguments.nBlocks, arguments.stepmode, arguments.step, arguments.base = 5, 'even', 4, 4
+    arguments.nChannels, arguments.growthRate = 32, 16
+    arguments.grFactor, arguments.bnFactor, arguments.nScales = [1, 2, 4, 4], [1, 2, 4, 4], 4
+else:
+    arguments.nBlocks, arguments.stepmode, arguments.step, arguments.base = (
+        (7, 'even', 2, 4) if options.network == 'cifar100-anytime' else (5 if options.network == 'fm' else 7, 'lin_grow', 1, 1))
+    arguments.nChannels, arguments.growthRate = 16, 6
+    arguments.grFactor, arguments.bnFactor, arguments.nScales = [1, 2, 4], [1, 2, 4], 3
 arguments.prune, arguments.reduction, arguments.bottleneck = 'max', 0.5, True
 arguments.pretrained = None
 arguments.T, arguments.gamma = 1.0, 0.1
@@ -81,12 +92,17 @@ with contextlib.redirect_stdout(io.StringIO()):  # the reference prints its buil
         model = imta.IMTA_MSDNet(arguments)
         single_channel_stem(model.net)
 
-images = torch.randn(options.batch, input_channels, 32, 32)
+images = torch.randn(options.batch, input_channels, image_size, image_size)
 labels = torch.randint(0, arguments.num_classes, (options.batch,))
-model.train()
+model.train(options.phase != 'eval')
 cross_entropy = nn.CrossEntropyLoss()
 
-if options.phase == '1':
+if options.phase == 'eval':
+    def step():
+        with torch.no_grad():
+            logits = model(images)
+        return sum(float(exit_logits[0, 0]) for exit_logits in logits)
+elif options.phase == '1':
     optimizer = torch.optim.SGD(model.parameters(), 0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
 
     def loss_of_step():
@@ -109,13 +125,13 @@ else:
                 + arguments.gamma * arguments.T ** 2 * divergence(student, target)
         return loss
 
-
-def step():
-    loss = loss_of_step()
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+if options.phase != 'eval':
+    def step():
+        loss = loss_of_step()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
 
 
 for _ in range(options.warmup):
