@@ -16,22 +16,20 @@ import Synchronization
 /// returns when all have finished. A call made while another job runs (from inside a part, or
 /// from a second thread) runs its parts one after another on its own thread.
 final class WorkerPool: @unchecked Sendable {
-    // Everything below but `busy` is guarded by `mutex`.
+    // Everything below but `busy` is written only under `mutex`; `generation` and `pending` are
+    // atomics so that the polling loops may also read them without it.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var workers = 0
     /// Counts the jobs handed out; a worker takes part in each new one whose `parts` include it.
-    private var generation = 0
+    private let generation = Atomic<Int>(0)
     private var parts = 0
     /// Workers still running the current job.
-    private var pending = 0
+    private let pending = Atomic<Int>(0)
     /// The current job's closure, on the stack of the thread in `run`; unset between jobs.
     private var job = disttrain_part_job()
     private let busy = Atomic<Bool>(false)
-    /// `generation` and `pending` as last written under `mutex`, for polling without it.
-    private let announcedGeneration = Atomic<Int>(0)
-    private let remaining = Atomic<Int>(0)
     /// Polls before sleeping: about 20-50 microseconds of atomic loads.
     static let spinIterations = 20_000
 
@@ -58,21 +56,19 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         while workers < parts - 1 {
             workers += 1
-            startWorker(part: workers, generation: generation)
+            startWorker(part: workers, generation: generation.load(ordering: .relaxed))
         }
         job = partJob(body)
         self.parts = parts
-        pending = parts - 1
-        remaining.store(parts - 1, ordering: .relaxed)
-        generation += 1
-        announcedGeneration.store(generation, ordering: .releasing)
+        pending.store(parts - 1, ordering: .relaxed)
+        generation.add(1, ordering: .releasing)
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         body(0)
         var spins = 0
-        while remaining.load(ordering: .acquiring) > 0 && spins < Self.spinIterations { spins += 1 }
+        while pending.load(ordering: .acquiring) > 0 && spins < Self.spinIterations { spins += 1 }
         pthread_mutex_lock(mutex)
-        while pending > 0 { pthread_cond_wait(finished, mutex) }
+        while pending.load(ordering: .acquiring) > 0 { pthread_cond_wait(finished, mutex) }
         job = disttrain_part_job()
         pthread_mutex_unlock(mutex)
     }
@@ -87,10 +83,10 @@ final class WorkerPool: @unchecked Sendable {
         var seen = startGeneration
         while true {
             var spins = 0
-            while announcedGeneration.load(ordering: .acquiring) == seen && spins < Self.spinIterations { spins += 1 }
+            while generation.load(ordering: .acquiring) == seen && spins < Self.spinIterations { spins += 1 }
             pthread_mutex_lock(mutex)
-            while generation == seen { pthread_cond_wait(wake, mutex) }
-            seen = generation
+            while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, mutex) }
+            seen = generation.load(ordering: .acquiring)
             guard part < parts else {
                 pthread_mutex_unlock(mutex)
                 continue
@@ -98,9 +94,7 @@ final class WorkerPool: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
             disttrain_part_job_run(job, part)
             pthread_mutex_lock(mutex)
-            pending -= 1
-            remaining.store(pending, ordering: .releasing)
-            if pending == 0 { pthread_cond_signal(finished) }
+            if pending.subtract(1, ordering: .releasing).newValue == 0 { pthread_cond_signal(finished) }
             pthread_mutex_unlock(mutex)
         }
     }
