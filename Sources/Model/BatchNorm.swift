@@ -39,7 +39,7 @@ public enum BatchNorm2d {
             runningMean: runningMean, runningVariance: runningVariance,
             savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
             layout: BatchNormLayout(channels: channels, count: count, channelStride: count, elementStride: 1),
-            relu: relu, momentum: momentum, epsilon: epsilon, reducer: reducer, scratch: scratch)
+            relu: relu, momentum: momentum, epsilon: epsilon, summation: BatchNormSummation(reducer: reducer), scratch: scratch)
     }
 
     /// Evaluation-mode forward with the running statistics; `output` (may alias `input`) is
@@ -75,7 +75,7 @@ public enum BatchNorm2d {
             savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
             inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
             layout: BatchNormLayout(channels: channels, count: count, channelStride: count, elementStride: 1),
-            relu: relu, reducer: reducer, scratch: scratch)
+            relu: relu, summation: BatchNormSummation(reducer: reducer), scratch: scratch)
     }
 }
 
@@ -98,7 +98,7 @@ public enum BatchNorm1d {
             runningMean: runningMean, runningVariance: runningVariance,
             savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
             layout: BatchNormLayout(channels: features, count: batch, channelStride: 1, elementStride: features),
-            relu: relu, momentum: momentum, epsilon: epsilon, reducer: reducer)
+            relu: relu, momentum: momentum, epsilon: epsilon, summation: BatchNormSummation(reducer: reducer))
     }
 
     /// Evaluation-mode forward; see `BatchNorm2d.forwardInference`.
@@ -137,7 +137,7 @@ public enum BatchNorm1d {
             outputGradient: outputGradient, input: input, weight: weight, bias: bias,
             savedMean: savedMean, savedInverseStandardDeviation: savedInverseStandardDeviation,
             inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
-            layout: layout, relu: relu, reducer: reducer)
+            layout: layout, relu: relu, summation: BatchNormSummation(reducer: reducer))
     }
 }
 
@@ -165,39 +165,36 @@ enum BatchNormKernels {
                                 savedMean: UnsafeMutablePointer<Float>,
                                 savedInverseStandardDeviation: UnsafeMutablePointer<Float>,
                                 layout: BatchNormLayout, relu: Bool, momentum: Float, epsilon: Float,
-                                reducer: CrossReplicaReducer?, scratch: UnsafeMutablePointer<Double>? = nil) {
+                                summation: BatchNormSummation, scratch: UnsafeMutablePointer<Double>? = nil) {
         let channels = layout.channels
         var totalCount = Double(layout.count)
         // Statistics in Double (the mean is not rounded before the deviations are taken), as
         // PyTorch's CPU BatchNorm accumulates them.
-        withScratch(scratch, count: 2 * channels) { means in
+        withScratch(scratch, count: 2 * channels + 1) { means in
             let variances = means + channels
-            if let reducer {
-                // Two reductions (sums, then squared deviations about the global mean) keep the
-                // variance free of the cancellation of E[x^2] - E[x]^2.
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: channels + 1) { buffer in
-                    ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
-                        for c in range { buffer[c] = Float(rowSum(input, layout: layout, channel: c)) }
-                    }
-                    buffer[channels] = Float(layout.count)
-                    reducer.sumInPlace(buffer)
-                    totalCount = Double(buffer[channels])
-                    for c in 0..<channels { means[c] = Double(buffer[c]) / totalCount }
-                    ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
-                        for c in range {
-                            buffer[c] = Float(rowSquaredDeviations(input, layout: layout, channel: c, center: means[c]))
-                        }
-                    }
-                    reducer.sumInPlace(UnsafeMutableBufferPointer(rebasing: buffer[0..<channels]))
-                    for c in 0..<channels { variances[c] = Double(buffer[c]) / totalCount }
-                }
-            } else {
+            if summation.isLocal {
                 ComputeThreads.parallelFor(channels, costPerItem: 2 * layout.count) { range in
                     for c in range {
                         means[c] = rowSum(input, layout: layout, channel: c) / totalCount
                         variances[c] = rowSquaredDeviations(input, layout: layout, channel: c, center: means[c]) / totalCount
                     }
                 }
+            } else {
+                // Two sums (of the values, then of the squared deviations about the whole batch's
+                // mean) keep the variance free of the cancellation of E[x^2] - E[x]^2. The first
+                // carries the image count after the channels, in the variances' first slot.
+                ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                    for c in range { means[c] = rowSum(input, layout: layout, channel: c) }
+                }
+                means[channels] = Double(layout.count)
+                summation.sumInPlace(means, count: channels + 1)
+                totalCount = means[channels]
+                for c in 0..<channels { means[c] /= totalCount }
+                ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
+                    for c in range { variances[c] = rowSquaredDeviations(input, layout: layout, channel: c, center: means[c]) }
+                }
+                summation.sumInPlace(variances, count: channels)
+                for c in 0..<channels { variances[c] /= totalCount }
             }
             let unbiasing = totalCount > 1 ? totalCount / (totalCount - 1) : 1
             let keep = 1 - Double(momentum)
@@ -209,7 +206,7 @@ enum BatchNormKernels {
                 }
                 savedInverseStandardDeviation[c] = Float(1 / (variances[c] + Double(epsilon)).squareRoot())
             }
-            if layout.elementStride != 1 && reducer == nil {
+            if layout.elementStride != 1 && summation.isLocal {
                 // BatchNorm1d over a small batch: normalised in Double, as `backwardInDouble` differentiates it.
                 for c in 0..<channels {
                     let invstd = 1 / (variances[c] + Double(epsilon)).squareRoot()
@@ -221,7 +218,7 @@ enum BatchNormKernels {
                 }
             }
         }
-        if layout.elementStride != 1 && reducer == nil { return }
+        if layout.elementStride != 1 && summation.isLocal { return }
         ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in
             for c in range {
                 let (scale, shift) = affine(weight: weight[c], bias: bias[c], mean: savedMean[c],
@@ -250,7 +247,7 @@ enum BatchNormKernels {
                          inputGradient: UnsafeMutablePointer<Float>?,
                          weightGradient: UnsafeMutablePointer<Float>?,
                          biasGradient: UnsafeMutablePointer<Float>?,
-                         layout: BatchNormLayout, relu: Bool, reducer: CrossReplicaReducer?,
+                         layout: BatchNormLayout, relu: Bool, summation: BatchNormSummation,
                          scratch: UnsafeMutablePointer<Double>? = nil) {
         let channels = layout.channels
         withScratch(scratch, count: 2 * channels + 1) { sums in
@@ -272,13 +269,7 @@ enum BatchNormKernels {
                 }
             }
             sums[2 * channels] = Double(layout.count)
-            if let reducer {
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * channels + 1) { shared in
-                    for i in 0...(2 * channels) { shared[i] = Float(sums[i]) }
-                    reducer.sumInPlace(shared)
-                    for i in 0...(2 * channels) { sums[i] = Double(shared[i]) }
-                }
-            }
+            if !summation.isLocal { summation.sumInPlace(sums, count: 2 * channels + 1) }
             let totalCount = sums[2 * channels]
             guard let inputGradient else { return }
             ComputeThreads.parallelFor(channels, costPerItem: layout.count) { range in

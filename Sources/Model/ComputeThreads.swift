@@ -35,6 +35,18 @@ public enum ComputeThreads {
         configuredCount.load(ordering: .relaxed)
     }
 
+    /// The threads a kernel may split its work across now: 1 inside a job of the pool (each image
+    /// shard of `MSDNet` already runs on its own thread), else `count`.
+    static var available: Int {
+        pool.isRunning ? 1 : count
+    }
+
+    /// Runs `body(part)` for every `part` in `0..<parts` at once, one part per thread, the caller
+    /// taking part 0 (`MSDNet`'s image shards).
+    static func runParts(_ parts: Int, _ body: (Int) -> Void) {
+        pool.run(parts, body)
+    }
+
     /// Runs `body` at once on `threads` contiguous chunks of `0..<total`, each a multiple of
     /// `alignment` long but the last, the caller taking one share.
     @inline(__always)
@@ -54,7 +66,7 @@ public enum ComputeThreads {
     /// get equal chunks (rounding 12 channels up to 16 would give one thread all of them).
     @inline(__always)
     public static func parallelFor(_ total: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-        let threads = count
+        let threads = available
         if threads == 1 || total * costPerItem < minimumParallelCount || total < 2 {
             body(0..<total)
             return
@@ -67,7 +79,7 @@ public enum ComputeThreads {
     /// chunk may use its own scratch slot `chunk` in a workspace sized for `maximumChunks`.
     static func parallelChunks(_ total: Int, maximumChunks: Int, costPerItem: Int,
                                _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
-        let chunks = total * costPerItem < minimumParallelCount ? 1 : max(1, min(count, maximumChunks, total))
+        let chunks = total * costPerItem < minimumParallelCount ? 1 : max(1, min(available, maximumChunks, total))
         if chunks == 1 {
             body(0, 0..<total)
             return

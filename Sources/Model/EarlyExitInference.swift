@@ -45,7 +45,7 @@ public final class EarlyExitInference {
         } else {
             preconditionFailure("early exit runs an MSDNet or an IMTANetwork")
         }
-        let plan = backbone.plan
+        let plan = backbone.shards[0]
         var ranges: [Range<Int>] = []
         var start = 0
         for (index, step) in plan.steps.enumerated() {
@@ -70,15 +70,26 @@ public final class EarlyExitInference {
 
     /// Classifies `images` `[C, n, H, W]` (channel-major, n <= the network's maximum batch):
     /// sample s leaves at the first exit i with confidence >= `thresholds[i]`, or at the last exit.
+    /// The network's first image shard runs them, as many at a time as it holds.
     public func classify(images: UnsafePointer<Float>, count n: Int, thresholds: [Float]) -> [Decision] {
         precondition(n >= 1 && n <= backbone.maximumBatchSize, "batch of \(n) outside 1...\(backbone.maximumBatchSize)")
         precondition(thresholds.count == backbone.exitCount, "one threshold per exit")
+        let capacity = backbone.firstShardCapacity
+        guard n > capacity else { return classifyOnFirstShard(images: images, count: n, thresholds: thresholds) }
+        return stride(from: 0, to: n, by: capacity).flatMap { start in
+            let range = start..<min(n, start + capacity)
+            return classifyOnFirstShard(images: backbone.firstShardImages(images, count: n, range: range), count: range.count,
+                                        thresholds: thresholds)
+        }
+    }
+
+    private func classifyOnFirstShard(images: UnsafePointer<Float>, count n: Int, thresholds: [Float]) -> [Decision] {
         let classes = backbone.classCount, exits = backbone.exitCount
         var decisions = [Decision?](repeating: nil, count: n)
         var running = Array(0..<n)
         for exit in 0..<exits {
             let rows = running.count
-            backbone.plan.forward(images: images, count: rows, training: false, reducer: nil, steps: stepRanges[exit])
+            backbone.forwardBlockOnFirstShard(images: images, count: rows, steps: stepRanges[exit], exit: exit)
             let logits: UnsafeMutablePointer<Float>
             if let heads {
                 heads.forwardHead(exit: exit, count: rows, training: false)
@@ -109,7 +120,7 @@ public final class EarlyExitInference {
     private func compact(after exit: Int, keeping: [Int], of n: Int) {
         let m = keeping.count
         for index in carriedTensors[exit] {
-            let tensor = backbone.plan.tensors[index]
+            let tensor = backbone.shards[0].tensors[index]
             let plane = tensor.plane
             for channel in 0..<tensor.channels {
                 for (row, source) in keeping.enumerated() where channel * n + source != channel * m + row {

@@ -41,10 +41,10 @@ struct GradientReadiness {
 
 extension ExecutionPlan {
     /// The parameter gradients each step writes, for the backward pass (steps reversed).
-    func backwardGradientWrites(arena: ParameterArena) -> [[Range<Int>]] {
+    func backwardGradientWrites(gradientBase: UnsafeMutablePointer<Float>) -> [[Range<Int>]] {
         func range(_ gradient: UnsafeMutablePointer<Float>?, _ count: Int) -> Range<Int> {
             guard let gradient else { return 0..<0 }
-            let start = gradient - arena.gradients
+            let start = gradient - gradientBase
             return start..<(start + count)
         }
         return steps.reversed().map { step in

@@ -11,6 +11,10 @@
 ///   weights are adjacent in the parameter arena, whose order therefore differs slightly from
 ///   PyTorch's `named_parameters()` (tensors are identified by key, never by position).
 ///
+/// With several compute threads the batch is split into image shards (`ImageShards`): one plan
+/// per shard, each run by its own thread, meeting at BatchNorm's sums and summing the parameter
+/// gradients at the end of the backward pass.
+///
 /// Gradient Equilibrium (IMTA Sec. 3.1) rescales the gradient of the coarsest scale at each exit;
 /// see `GradientEquilibrium`.
 public final class MSDNet: TrainableNetwork {
@@ -30,24 +34,38 @@ public final class MSDNet: TrainableNetwork {
     public var stateTensors: [NamedTensor] { parameters.namedTensors() + buffers.namedTensors() }
     public var runningStatistics: [BufferArena] { [buffers] }
 
-    let plan: ExecutionPlan
-    /// Times every operator while set (`disttrain bench`); nil in training.
+    /// One plan per image shard; shard 0 accumulates into `parameters.gradients`.
+    let shards: [ExecutionPlan]
+    /// Where the shards meet (nil with one shard).
+    private let rendezvous: ShardRendezvous?
+    /// The parameter gradients of shards 1..., added to the arena's and zeroed by every backward.
+    private let shardGradients: [UnsafeMutablePointer<Float>]
+    /// The whole batch's logits (and their gradients) and pooled features: shard 0's own with one
+    /// shard, else gathered from the shards after each forward.
+    private let batchLogits: [PlannedMatrix]
+    private let batchPooled: [PlannedTensor]
+    private var batchAllocations: [UnsafeMutablePointer<Float>] = []
+    /// Times every operator of shard 0 while set (`disttrain bench`); nil in training.
     public var profile: OperatorProfile? {
-        get { plan.profile }
-        set { plan.profile = newValue }
+        get { shards[0].profile }
+        set { shards[0].profile = newValue }
     }
+    /// The number of image shards a batch is split into (1: each operator is split across the threads).
+    public var imageShardCount: Int { shards.count }
+    private var forwardShards = 1
     private var forwardCount = 0
     private var forwardWasTraining = false
     private var exitLosses: [Double] = []
     private var exitCorrect: [Int] = []
 
     /// The instruction set of the convolution kernels this network runs.
-    public var kernelPath: KernelPath { plan.kernels.path }
+    public var kernelPath: KernelPath { shards[0].kernels.path }
 
     /// Builds the reference architecture for `configuration`, initialised from `seed` as
-    /// `configuration.initialization` says, computing with `kernels`.
+    /// `configuration.initialization` says, computing with `kernels`. The batch is split into
+    /// `imageShards` shards, by default as `ImageShards.count` says for the compute threads set now.
     public init(configuration: MSDNetConfiguration, gradientEquilibrium: Bool, maximumBatchSize: Int, seed: UInt64 = 0,
-                kernels: ComputeKernels = .selected) throws {
+                kernels: ComputeKernels = .selected, imageShards: Int? = nil) throws {
         precondition(maximumBatchSize >= 1, "maximumBatchSize must be at least 1")
         let architecture = try MSDNetArchitecture(configuration)
         self.architecture = architecture
@@ -56,12 +74,63 @@ public final class MSDNet: TrainableNetwork {
         self.maximumBatchSize = maximumBatchSize
         self.gradientEquilibrium = gradientEquilibrium
         Initialization.msdnet(architecture, parameters: parameters, seed: seed)
-        self.plan = ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, maximumBatchSize: maximumBatchSize,
-                                  kernels: kernels)
+        let shardCount = max(1, min(imageShards ?? ImageShards.count(threads: ComputeThreads.count, maximumBatchSize: maximumBatchSize),
+                                    maximumBatchSize))
+        let capacity = ImageShards.capacity(maximumBatchSize: maximumBatchSize, shards: shardCount)
+        var shardGradients: [UnsafeMutablePointer<Float>] = []
+        var shards: [ExecutionPlan] = []
+        for shard in 0..<shardCount {
+            var gradientBase = parameters.gradients
+            if shard > 0 {
+                gradientBase = .allocate(capacity: max(parameters.count, 1))
+                gradientBase.initialize(repeating: 0, count: max(parameters.count, 1))
+                shardGradients.append(gradientBase)
+            }
+            shards.append(ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, batchCapacity: capacity,
+                                        gradientBase: gradientBase, copiesImages: shardCount > 1,
+                                        updatesRunningStatistics: shard == 0, kernels: kernels))
+        }
+        self.shards = shards
+        self.shardGradients = shardGradients
+        if shardCount == 1 {
+            rendezvous = nil
+            batchLogits = shards[0].logits
+            batchPooled = shards[0].pooled
+        } else {
+            let widest = architecture.unitsInRegistrationOrder.map(\.outputChannels).max() ?? 1
+            rendezvous = ShardRendezvous(maximumShards: shardCount, capacity: 2 * widest + 1)
+            var allocations: [UnsafeMutablePointer<Float>] = []
+            func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+                let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+                pointer.initialize(repeating: 0, count: max(count, 1))
+                allocations.append(pointer)
+                return pointer
+            }
+            batchLogits = shards[0].logits.map {
+                PlannedMatrix(features: $0.features, values: allocate($0.features * maximumBatchSize),
+                              gradients: allocate($0.features * maximumBatchSize))
+            }
+            batchPooled = shards[0].pooled.map {
+                PlannedTensor(channels: $0.channels, size: 1, values: allocate($0.channels * maximumBatchSize),
+                              gradients: allocate($0.channels * maximumBatchSize))
+            }
+            batchAllocations = allocations
+        }
     }
 
-    /// Bytes of activation, gradient and scratch memory planned for `maximumBatchSize`.
-    public var activationBytes: Int { plan.allocatedFloats * MemoryLayout<Float>.size }
+    deinit {
+        for pointer in shardGradients { pointer.deallocate() }
+        for pointer in batchAllocations { pointer.deallocate() }
+    }
+
+    /// Bytes of activation, gradient and scratch memory planned for `maximumBatchSize`: every
+    /// shard's plan, the shards' own parameter gradients and the gathered outputs.
+    public var activationBytes: Int {
+        let gathered = shards.count == 1 ? 0 : (batchLogits.map(\.features).reduce(0, +) + batchPooled.map(\.channels).reduce(0, +))
+            * 2 * maximumBatchSize
+        let floats = shards.map(\.allocatedFloats).reduce(0, +) + shardGradients.count * parameters.count + gathered
+        return floats * MemoryLayout<Float>.size
+    }
 
     // MARK: - Pieces the phases and the reference check compose
 
@@ -69,27 +138,115 @@ public final class MSDNet: TrainableNetwork {
     /// updates the running statistics; evaluation mode uses the running statistics.
     public func forward(images: UnsafePointer<Float>, count n: Int, training: Bool) {
         precondition(n >= 1 && n <= maximumBatchSize, "batch of \(n) outside 1...\(maximumBatchSize)")
-        plan.forward(images: images, count: n, training: training, reducer: batchNormReducer)
         forwardCount = n
         forwardWasTraining = training
+        guard let rendezvous else {
+            shards[0].forward(images: images, count: n, training: training, summation: BatchNormSummation(reducer: batchNormReducer))
+            return
+        }
+        let active = min(shards.count, n)
+        forwardShards = active
+        rendezvous.begin(participants: active)
+        let reducer = batchNormReducer
+        ComputeThreads.runParts(active) { shard in
+            let range = ImageShards.range(of: shard, count: n, shards: active)
+            let plan = shards[shard]
+            let images = copyImages(images, count: n, range: range, into: plan)
+            plan.forward(images: images, count: range.count, training: training,
+                         summation: BatchNormSummation(reducer: reducer, rendezvous: active > 1 ? rendezvous : nil, shard: shard))
+            for exit in 0..<exitCount { gather(exit: exit, of: plan, range: range, count: n) }
+        }
+    }
+
+    /// Shard `plan`'s images, rows `range` of `images` `[C, n, H, W]`, copied to its own buffer.
+    private func copyImages(_ images: UnsafePointer<Float>, count n: Int, range: Range<Int>,
+                            into plan: ExecutionPlan) -> UnsafePointer<Float> {
+        guard let destination = plan.shardImages else { preconditionFailure("a shard without an image buffer") }
+        let configuration = architecture.configuration
+        let plane = configuration.inputSize * configuration.inputSize
+        for channel in 0..<configuration.inputChannels {
+            (destination + channel * range.count * plane).update(from: images + (channel * n + range.lowerBound) * plane,
+                                                                 count: range.count * plane)
+        }
+        return UnsafePointer(destination)
+    }
+
+    /// Copies exit `exit`'s logits and pooled features of shard `plan` (images `range`) into the batch's.
+    private func gather(exit: Int, of plan: ExecutionPlan, range: Range<Int>, count n: Int) {
+        let classes = batchLogits[exit].features
+        (batchLogits[exit].values + range.lowerBound * classes).update(from: plan.logits[exit].values, count: range.count * classes)
+        let pooled = batchPooled[exit]
+        for feature in 0..<pooled.channels {
+            (pooled.values + feature * n + range.lowerBound).update(from: plan.pooled[exit].values + feature * range.count,
+                                                                     count: range.count)
+        }
     }
 
     /// Exit `exit`'s logits `[n, classes]` of the last forward.
-    public func logits(exit: Int) -> UnsafeMutablePointer<Float> { plan.logits[exit].values }
+    public func logits(exit: Int) -> UnsafeMutablePointer<Float> { batchLogits[exit].values }
 
     /// Where the loss writes dL/dlogits of exit `exit` `[n, classes]` before `backward`.
-    public func logitsGradient(exit: Int) -> UnsafeMutablePointer<Float> { plan.logits[exit].gradients }
+    public func logitsGradient(exit: Int) -> UnsafeMutablePointer<Float> { batchLogits[exit].gradients }
 
     /// The pooled classifier feature of exit `exit` (the reference `ClassifierModule`'s second
     /// output), feature-major `[featureWidth, n]`.
-    public func pooledFeatures(exit: Int) -> UnsafeMutablePointer<Float> { plan.pooled[exit].values }
+    public func pooledFeatures(exit: Int) -> UnsafeMutablePointer<Float> { batchPooled[exit].values }
 
     /// Backpropagates the logits gradients of the last training forward on the same `images`,
     /// ACCUMULATING into `parameters.gradients`. The logits gradients are consumed.
+    ///
+    /// With image shards the gradient observer hears once, at the end: the arena's gradients are
+    /// final only once every shard's have been added to them.
     public func backward(images: UnsafePointer<Float>) {
         precondition(forwardWasTraining, "backward needs a training-mode forward first")
-        plan.backward(images: images, count: forwardCount, gradientEquilibrium: gradientEquilibrium, reducer: batchNormReducer,
-                      gradientReadyObserver: gradientReadyObserver)
+        guard let rendezvous else {
+            shards[0].backward(images: images, count: forwardCount, gradientEquilibrium: gradientEquilibrium,
+                               summation: BatchNormSummation(reducer: batchNormReducer), gradientReadyObserver: gradientReadyObserver)
+            return
+        }
+        let n = forwardCount, active = forwardShards
+        rendezvous.begin(participants: active)
+        let reducer = batchNormReducer
+        ComputeThreads.runParts(active) { shard in
+            let range = ImageShards.range(of: shard, count: n, shards: active)
+            let plan = shards[shard]
+            for exit in 0..<exitCount {
+                let classes = batchLogits[exit].features
+                plan.logits[exit].gradients.update(from: batchLogits[exit].gradients + range.lowerBound * classes,
+                                                   count: range.count * classes)
+            }
+            guard let images = plan.shardImages else { preconditionFailure("a shard without an image buffer") }
+            plan.backward(images: images, count: range.count, gradientEquilibrium: gradientEquilibrium,
+                          summation: BatchNormSummation(reducer: reducer, rendezvous: active > 1 ? rendezvous : nil, shard: shard),
+                          gradientReadyObserver: nil)
+            guard active > 1 else { return }
+            // Every shard's gradients are complete: each thread adds up its own slice of the arena.
+            rendezvous.wait(shard: shard)
+            let slice = ImageShards.range(of: shard, count: parameters.count, shards: active)
+            let total = parameters.gradients + slice.lowerBound
+            for other in shardGradients.prefix(active - 1) {
+                let part = other + slice.lowerBound
+                for index in 0..<slice.count { total[index] += part[index] }
+                part.update(repeating: 0, count: slice.count)
+            }
+        }
+        gradientReadyObserver?.gradientsAreFinal(from: 0)
+    }
+
+    /// Runs the steps `steps` (those of exit `exit`'s block) of shard 0 in evaluation mode on
+    /// `images` `[C, n, H, W]`, `n` at most `firstShardCapacity`, and makes exit `exit`'s logits
+    /// and pooled features those of `logits(exit:)` and `pooledFeatures(exit:)` (early exit).
+    func forwardBlockOnFirstShard(images: UnsafePointer<Float>, count n: Int, steps: Range<Int>, exit: Int) {
+        shards[0].forward(images: images, count: n, training: false, summation: BatchNormSummation(), steps: steps)
+        if rendezvous != nil { gather(exit: exit, of: shards[0], range: 0..<n, count: n) }
+    }
+
+    /// The images shard 0 holds at most.
+    var firstShardCapacity: Int { shards[0].batchCapacity }
+
+    /// Rows `range` of `images` `[C, n, H, W]` as a batch of their own, in shard 0's image buffer.
+    func firstShardImages(_ images: UnsafePointer<Float>, count n: Int, range: Range<Int>) -> UnsafePointer<Float> {
+        copyImages(images, count: n, range: range, into: shards[0])
     }
 
     // MARK: - TrainableNetwork (phase I)
@@ -296,6 +453,8 @@ struct PlannedMatrix {
     let gradients: UnsafeMutablePointer<Float>
 }
 
+/// The static tape of one image shard (`ImageShards`): activations for `batchCapacity` images,
+/// parameter gradients accumulated at `gradientBase` (the arena's own for shard 0).
 final class ExecutionPlan {
     /// Segments first (indices equal `MSDNetArchitecture.segments`), then intermediates.
     private(set) var tensors: [PlannedTensor] = []
@@ -320,11 +479,24 @@ final class ExecutionPlan {
     private(set) var finalGradientBoundaries: [Int] = []
     let kernels: ComputeKernels
     private var indexAllocations: [UnsafeMutablePointer<Int32>] = []
+    /// The images this plan has room for.
+    let batchCapacity: Int
+    /// This shard's images `[C, n, H, W]`, copied from the batch (nil: the plan reads the batch itself).
+    let shardImages: UnsafeMutablePointer<Float>?
+    /// Only shard 0 updates the running statistics and their counters (every shard computes the
+    /// same whole-batch statistics).
+    let updatesRunningStatistics: Bool
 
-    init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, maximumBatchSize: Int,
-         kernels: ComputeKernels) {
+    init(architecture: MSDNetArchitecture, parameters: ParameterArena, buffers: BufferArena, batchCapacity: Int,
+         gradientBase: UnsafeMutablePointer<Float>, copiesImages: Bool, updatesRunningStatistics: Bool, kernels: ComputeKernels) {
         self.kernels = kernels
-        let batch = maximumBatchSize
+        self.batchCapacity = batchCapacity
+        self.updatesRunningStatistics = updatesRunningStatistics
+        let batch = batchCapacity
+        func gradients(of name: String) -> UnsafeMutablePointer<Float> {
+            guard let view = parameters.view(named: name) else { preconditionFailure("no parameter \(name)") }
+            return gradientBase + view.offset
+        }
         var largestWorkspace = 0
         var largestPreActivation = 0
         var widestBatchNorm = 0
@@ -347,6 +519,10 @@ final class ExecutionPlan {
         batchNormScratch = UnsafeMutablePointer<Double>.allocate(capacity: 2 * widestBatchNorm + 1)
         segmentCount = architecture.segments.count
         allocatedFloats = largestWorkspace + largestPreActivation
+        let input = architecture.configuration
+        let imageCount = copiesImages ? input.inputChannels * batch * input.inputSize * input.inputSize : 0
+        shardImages = copiesImages ? .allocate(capacity: imageCount) : nil
+        allocatedFloats += imageCount
         func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             pointer.initialize(repeating: 0, count: max(count, 1))
@@ -382,7 +558,7 @@ final class ExecutionPlan {
             groups.append(PlannedPointwiseGroup(
                 geometry: geometry,
                 weight: parameters.values(of: pointwiseGroups.weightNames[index][0]),
-                weightGradient: parameters.gradients(of: pointwiseGroups.weightNames[index][0]),
+                weightGradient: gradients(of: pointwiseGroups.weightNames[index][0]),
                 preActivation: allocate(geometry.outputCount), preActivationGradient: allocate(geometry.outputCount),
                 input: input))
             steps.append(.pointwiseGroup(groups.count - 1))
@@ -402,13 +578,13 @@ final class ExecutionPlan {
             units.append(PlannedUnit(
                 geometry: geometry,
                 weight: parameters.values(of: unit.convolutionName + ".weight"),
-                weightGradient: parameters.gradients(of: unit.convolutionName + ".weight"),
+                weightGradient: gradients(of: unit.convolutionName + ".weight"),
                 bias: unit.hasBias ? parameters.values(of: unit.convolutionName + ".bias") : nil,
-                biasGradient: unit.hasBias ? parameters.gradients(of: unit.convolutionName + ".bias") : nil,
+                biasGradient: unit.hasBias ? gradients(of: unit.convolutionName + ".bias") : nil,
                 batchNormWeight: parameters.values(of: unit.batchNormName + ".weight"),
-                batchNormWeightGradient: parameters.gradients(of: unit.batchNormName + ".weight"),
+                batchNormWeightGradient: gradients(of: unit.batchNormName + ".weight"),
                 batchNormBias: parameters.values(of: unit.batchNormName + ".bias"),
-                batchNormBiasGradient: parameters.gradients(of: unit.batchNormName + ".bias"),
+                batchNormBiasGradient: gradients(of: unit.batchNormName + ".bias"),
                 runningMean: buffers.values(of: unit.batchNormName + ".running_mean"),
                 runningVariance: buffers.values(of: unit.batchNormName + ".running_var"),
                 batchesTracked: counter,
@@ -470,14 +646,14 @@ final class ExecutionPlan {
             logits.append(PlannedMatrix(features: head.classes, values: allocate(head.classes * batch), gradients: allocate(head.classes * batch)))
             linears.append(PlannedLinear(
                 weight: parameters.values(of: head.linearName + ".weight"),
-                weightGradient: parameters.gradients(of: head.linearName + ".weight"),
+                weightGradient: gradients(of: head.linearName + ".weight"),
                 bias: parameters.values(of: head.linearName + ".bias"),
-                biasGradient: parameters.gradients(of: head.linearName + ".bias"),
+                biasGradient: gradients(of: head.linearName + ".bias"),
                 inputFeatures: head.featureWidth, outputFeatures: head.classes))
             steps.append(.classifierOutput(exit: blockIndex, input: input.tensor))
             steps.append(.gradientRescale(segment: coarsest.segment, channels: coarsest.channels, factor: factors.intoNextBlock))
         }
-        finalGradientBoundaries = GradientReadiness(writes: backwardGradientWrites(arena: parameters)).boundaries
+        finalGradientBoundaries = GradientReadiness(writes: backwardGradientWrites(gradientBase: gradientBase)).boundaries
     }
 
     deinit {
@@ -486,6 +662,7 @@ final class ExecutionPlan {
         workspace.deallocate()
         preActivationGradient.deallocate()
         batchNormScratch.deallocate()
+        shardImages?.deallocate()
     }
 
     private func averagePoolGeometry(exit: Int, input: Int, count n: Int) -> PoolingGeometry {
@@ -499,7 +676,7 @@ final class ExecutionPlan {
     }
 
     /// Runs `selection` of the steps (all by default; early exit runs one block at a time).
-    func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, reducer: CrossReplicaReducer?,
+    func forward(images: UnsafePointer<Float>, count n: Int, training: Bool, summation: BatchNormSummation,
                  steps selection: Range<Int>? = nil) {
         for step in steps[selection ?? steps.indices] {
             switch step {
@@ -518,13 +695,15 @@ final class ExecutionPlan {
                 let positions = n * geometry.outputHeight * geometry.outputWidth
                 timed("batchnorm+relu forward") {
                     if training {
-                        BatchNorm2d.forwardTraining(input: preActivation, output: output, weight: unit.batchNormWeight,
-                                                    bias: unit.batchNormBias, runningMean: unit.runningMean,
-                                                    runningVariance: unit.runningVariance, savedMean: unit.savedMean,
-                                                    savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
-                                                    channels: geometry.outputChannels, count: positions, relu: true, reducer: reducer,
-                                                    scratch: batchNormScratch)
-                        unit.batchesTracked.pointee += 1
+                        BatchNormKernels.forwardTraining(
+                            input: preActivation, output: output, weight: unit.batchNormWeight, bias: unit.batchNormBias,
+                            runningMean: updatesRunningStatistics ? unit.runningMean : nil,
+                            runningVariance: updatesRunningStatistics ? unit.runningVariance : nil,
+                            savedMean: unit.savedMean, savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
+                            layout: BatchNormLayout(channels: geometry.outputChannels, count: positions, channelStride: positions,
+                                                    elementStride: 1),
+                            relu: true, momentum: 0.1, epsilon: 1e-5, summation: summation, scratch: batchNormScratch)
+                        if updatesRunningStatistics { unit.batchesTracked.pointee += 1 }
                     } else {
                         BatchNorm2d.forwardInference(input: preActivation, output: output, weight: unit.batchNormWeight,
                                                      bias: unit.batchNormBias, runningMean: unit.runningMean,
@@ -559,7 +738,7 @@ final class ExecutionPlan {
     }
 
     /// Replays the tape backwards from `logits[e].gradients`, accumulating parameter gradients.
-    func backward(images: UnsafePointer<Float>, count n: Int, gradientEquilibrium: Bool, reducer: CrossReplicaReducer?,
+    func backward(images: UnsafePointer<Float>, count n: Int, gradientEquilibrium: Bool, summation: BatchNormSummation,
                   gradientReadyObserver: GradientReadyObserver?) {
         timed("zero segment gradients") {
             for segment in 0..<segmentCount {
@@ -580,12 +759,15 @@ final class ExecutionPlan {
                 } ?? self.preActivationGradient
                 timed("batchnorm+relu backward") {
                     preActivationGradient.update(repeating: 0, count: geometry.outputChannels * positions)
-                    BatchNorm2d.backward(outputGradient: output, input: unit.preActivation(count: n), weight: unit.batchNormWeight,
-                                         bias: unit.batchNormBias, savedMean: unit.savedMean,
-                                         savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
-                                         inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
-                                         biasGradient: unit.batchNormBiasGradient, channels: geometry.outputChannels,
-                                         count: positions, relu: true, reducer: reducer, scratch: batchNormScratch)
+                    BatchNormKernels.backward(
+                        outputGradient: output, input: unit.preActivation(count: n), weight: unit.batchNormWeight,
+                        bias: unit.batchNormBias, savedMean: unit.savedMean,
+                        savedInverseStandardDeviation: unit.savedInverseStandardDeviation,
+                        inputGradient: preActivationGradient, weightGradient: unit.batchNormWeightGradient,
+                        biasGradient: unit.batchNormBiasGradient,
+                        layout: BatchNormLayout(channels: geometry.outputChannels, count: positions, channelStride: positions,
+                                                elementStride: 1),
+                        relu: true, summation: summation, scratch: batchNormScratch)
                 }
                 if unit.group != nil { continue }
                 var input = images

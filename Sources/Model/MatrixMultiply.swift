@@ -28,7 +28,7 @@ public enum MatrixMultiply {
                         alpha, blockA, Int32(leadingA), blockB, Int32(leadingB),
                         beta, c + rowRange.lowerBound * leadingC + columnRange.lowerBound, Int32(leadingC))
         }
-        let threads = ComputeThreads.count
+        let threads = ComputeThreads.available
         guard threads > 1, rows * columns * inner >= minimumParallelMultiplyAccumulates else {
             block(rows: 0..<rows, columns: 0..<columns)
             return

@@ -39,6 +39,9 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_init(finished, nil)
     }
 
+    /// Whether a job is running: a kernel called from inside one runs on its own thread.
+    var isRunning: Bool { busy.load(ordering: .relaxed) }
+
     /// Runs `body(part)` for every `part` in `0..<parts` at once.
     func run(_ parts: Int, _ body: (Int) -> Void) {
         guard parts > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {

@@ -3,7 +3,8 @@ import Model
 import XCTest
 
 /// The steady-state training steps of both phases and the evaluation forward allocate nothing on
-/// the heap, on one compute thread and on two (counted, not timed).
+/// the heap, on one compute thread and on two, with each operator split across the threads and
+/// with the batch split into image shards (counted, not timed).
 final class StepAllocationTests: XCTestCase {
     /// Three scales whose widest BatchNorm has more than 64 channels, where a temporary
     /// allocation of its per-channel sums would leave the stack for the heap.
@@ -12,13 +13,18 @@ final class StepAllocationTests: XCTestCase {
                                           grFactor: [1, 2, 4], bnFactor: [1, 2, 4], prune: .max, reduction: 0.5,
                                           bottleneck: true)
     /// Large enough that the first layers' element-wise loops (16 channels x 20 x 20 per image)
-    /// pass `ComputeThreads.minimumParallelCount` and run on both threads.
+    /// pass `ComputeThreads.minimumParallelCount` and run on both threads, too small for image
+    /// shards on two threads.
     static let batchSize = 16
+    /// Two image shards on two threads.
+    static let shardedBatchSize = 2 * ImageShards.minimumImagesPerShard
 
     override func setUp() async throws {
         let widest = try MSDNetArchitecture(Self.wide).unitsInRegistrationOrder.map(\.outputChannels).max() ?? 0
         XCTAssertGreaterThan(widest, 64)
         XCTAssertGreaterThanOrEqual(Self.batchSize * 16 * 20 * 20, ComputeThreads.minimumParallelCount)
+        XCTAssertEqual(ImageShards.count(threads: 2, maximumBatchSize: Self.batchSize), 1)
+        XCTAssertEqual(ImageShards.count(threads: 2, maximumBatchSize: Self.shardedBatchSize), 2)
     }
 
     /// `body` run with `threads` compute threads, the previous count restored afterwards.
@@ -29,9 +35,9 @@ final class StepAllocationTests: XCTestCase {
         return try body()
     }
 
-    private func allocationsPerStep(_ phase: TrainingBenchmark.Phase, threads: Int) throws -> Double {
+    private func allocationsPerStep(_ phase: TrainingBenchmark.Phase, threads: Int, batchSize: Int = batchSize) throws -> Double {
         try withComputeThreads(threads) {
-            try TrainingBenchmark.run(configuration: Self.wide, batchSize: Self.batchSize, steps: 2, warmupSteps: 1, phase: phase,
+            try TrainingBenchmark.run(configuration: Self.wide, batchSize: batchSize, steps: 2, warmupSteps: 1, phase: phase,
                                       breakdown: false).allocationsPerStep
         }
     }
@@ -42,16 +48,19 @@ final class StepAllocationTests: XCTestCase {
 
     func testAPhaseOneStepOnTwoComputeThreadsAllocatesNothing() throws {
         XCTAssertEqual(try allocationsPerStep(.one, threads: 2), 0)
+        XCTAssertEqual(try allocationsPerStep(.one, threads: 2, batchSize: Self.shardedBatchSize), 0)
     }
 
     func testAPhaseTwoStepAllocatesNothing() throws {
         XCTAssertEqual(try allocationsPerStep(.two, threads: 1), 0)
         XCTAssertEqual(try allocationsPerStep(.two, threads: 2), 0)
+        XCTAssertEqual(try allocationsPerStep(.two, threads: 2, batchSize: Self.shardedBatchSize), 0)
     }
 
     func testAnEvaluationForwardAllocatesNothing() throws {
         XCTAssertEqual(try allocationsPerStep(.evaluation, threads: 1), 0)
         XCTAssertEqual(try allocationsPerStep(.evaluation, threads: 2), 0)
+        XCTAssertEqual(try allocationsPerStep(.evaluation, threads: 2, batchSize: Self.shardedBatchSize), 0)
     }
 
     /// Handing a closure with captures to the second thread allocates nothing (it used to box it),

@@ -86,6 +86,20 @@ final class EarlyExitInferenceTests: XCTestCase {
         }
     }
 
+    /// Early exit runs the first image shard, a shard's worth of samples at a time (24 samples in
+    /// shards of 16), and the heads read the pooled features it gathered.
+    func testNetworksInImageShardsAgreeWithTheSimulation() throws {
+        let backbone = try MSDNet(configuration: Self.cifar, gradientEquilibrium: true, maximumBatchSize: 32, seed: 4, imageShards: 2)
+        Self.train(backbone, optimizer: SGD(parameters: backbone.parameters, momentum: 0.9, nesterov: true, weightDecay: 1e-4),
+                   configuration: Self.cifar, steps: 4)
+        check(backbone, configuration: Self.cifar)
+        let network = IMTANetwork(backbone: backbone, distillation: OneForAllDistillation(temperature: 2, gamma: 0.3),
+                                  detachCollaboration: false, seed: 5)
+        Self.train(network, optimizer: SGD(parameters: network.heads, momentum: 0.9, nesterov: false, weightDecay: 1e-4),
+                   configuration: Self.cifar, steps: 4)
+        check(network, configuration: Self.cifar)
+    }
+
     func testPhaseTwoHeadsAgreeWithTheSimulation() throws {
         let backbone = try MSDNet(configuration: Self.cifar, gradientEquilibrium: true, maximumBatchSize: 24, seed: 4)
         Self.train(backbone, optimizer: SGD(parameters: backbone.parameters, momentum: 0.9, nesterov: true, weightDecay: 1e-4),
