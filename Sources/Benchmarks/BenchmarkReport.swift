@@ -6,6 +6,9 @@ public struct BenchmarkReport: Encodable, Sendable {
     public var configuration: String
     public var batchSize: Int
     public var threads: Int
+    /// How many image shards the batch is split into (`ImageShards`; 1: each operator is split
+    /// across the threads).
+    public var imageShards: Int
     /// The `KernelPath` in use: "portable", "avx2" or "avx512".
     public var kernelPath: String
     /// Phase I (MSDNet + GE) training steps.
@@ -29,12 +32,13 @@ public struct BenchmarkReport: Encodable, Sendable {
     /// Heap allocations per steady-state phase-II training step.
     public var phase2AllocationsPerStep: Double
 
-    public init(configuration: String, batchSize: Int, threads: Int, kernelPath: String, phase1: TrainingBenchmarkResult,
+    public init(configuration: String, batchSize: Int, threads: Int, imageShards: Int, kernelPath: String, phase1: TrainingBenchmarkResult,
                 phase2: TrainingBenchmarkResult, evaluation: TrainingBenchmarkResult, forwardMultiplyAddsPerImage: Int,
                 sgemmGFLOPs: Double, peakResidentBytes: Int) {
         self.configuration = configuration
         self.batchSize = batchSize
         self.threads = threads
+        self.imageShards = imageShards
         self.kernelPath = kernelPath
         trainImagesPerSecond = phase1.imagesPerSecond
         phase2ImagesPerSecond = phase2.imagesPerSecond

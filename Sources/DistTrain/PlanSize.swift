@@ -49,7 +49,8 @@ extension RunConfiguration {
     private func validateMemory(batches: [(key: String, perRank: Int, written: Int)], file: String, memoryBytes: Int) throws {
         // As the trainer plans it: one set of activations for the largest batch any rank runs.
         let largest = batches.max { $0.perRank < $1.perRank }!
-        let estimate = ResourceEstimate(model, batchSize: max(largest.perRank, 1), budget: memoryBytes)
+        let estimate = ResourceEstimate(model, batchSize: max(largest.perRank, 1), budget: memoryBytes,
+                                        imageShards: ImageShards.count(threads: resolvedThreadsPerRank, maximumBatchSize: largest.perRank))
         guard estimate.exceedsBudget else { return }
         let limit = "this machine has \(Self.formatted(bytes: memoryBytes)) per rank"
         let atOne = ResourceEstimate(model, batchSize: 1, budget: memoryBytes)

@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
             evalImagesPerSecond, forwardMultiplyAddsPerImage, achievedGFLOPs (phase I, 2 FLOP per \
             multiply-add, backward = 2 forwards), sgemmGFLOPs (measured in the same run), \
             peakResidentBytes, allocationsPerStep, phase2AllocationsPerStep, kernelPath, \
-            configuration, batchSize, threads. \
+            configuration, batchSize, threads, imageShards. \
             With --data, measures only the data pipeline instead: the Fashion-MNIST loader (batches of \
             --batch-size, alone and behind a simulated trainer at 1,000 images/s) and ImageNet-style JPEG \
             decoding (Fashion-MNIST images scaled up to 256x256 and 500x375, packed by `prepare` into \
@@ -85,7 +85,9 @@ struct BenchCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode.validationFailure
         }
-        print("\(configuration.name): batch \(batch), \(ComputeThreads.count) thread(s), \(KernelPath.selected.rawValue) kernels, \(steps) steps per phase")
+        let imageShards = ImageShards.count(threads: ComputeThreads.count, maximumBatchSize: batch)
+        print("\(configuration.name): batch \(batch), \(ComputeThreads.count) thread(s), \(imageShards) image shard(s), "
+              + "\(KernelPath.selected.rawValue) kernels, \(steps) steps per phase")
         var results: [TrainingBenchmark.Phase: TrainingBenchmarkResult] = [:]
         for phase in [TrainingBenchmark.Phase.one, .two, .evaluation] {
             let result = try TrainingBenchmark.run(configuration: configuration.model, batchSize: batch, steps: steps,
@@ -103,7 +105,7 @@ struct BenchCommand: ParsableCommand {
             let sgemm = KernelBenchmark.sgemm()
             let costs = CostCounter.exitCosts(try MSDNetArchitecture(configuration.model))
             let report = BenchmarkReport(configuration: configuration.name, batchSize: batch, threads: ComputeThreads.count,
-                                         kernelPath: KernelPath.selected.rawValue, phase1: results[.one]!, phase2: results[.two]!,
+                                         imageShards: imageShards, kernelPath: KernelPath.selected.rawValue, phase1: results[.one]!, phase2: results[.two]!,
                                          evaluation: results[.evaluation]!, forwardMultiplyAddsPerImage: costs.last?.multiplyAdds ?? 0,
                                          sgemmGFLOPs: sgemm.gigaflopsPerSecond ?? 0,
                                          peakResidentBytes: ProcessMemory.peakResidentBytes() ?? 0)

@@ -124,12 +124,12 @@ public final class MSDNet: TrainableNetwork {
     }
 
     /// Bytes of activation, gradient and scratch memory planned for `maximumBatchSize`: every
-    /// shard's plan, the shards' own parameter gradients and the gathered outputs.
+    /// shard's plan and the gathered outputs (not the further shards' parameter gradients, which
+    /// `ResourceEstimate` counts with the parameters).
     public var activationBytes: Int {
         let gathered = shards.count == 1 ? 0 : (batchLogits.map(\.features).reduce(0, +) + batchPooled.map(\.channels).reduce(0, +))
             * 2 * maximumBatchSize
-        let floats = shards.map(\.allocatedFloats).reduce(0, +) + shardGradients.count * parameters.count + gathered
-        return floats * MemoryLayout<Float>.size
+        return (shards.map(\.allocatedFloats).reduce(0, +) + gathered) * MemoryLayout<Float>.size
     }
 
     // MARK: - Pieces the phases and the reference check compose

@@ -5,7 +5,8 @@
 /// It follows `MSDNetArchitecture`'s channel and size arithmetic layer by layer and counts what
 /// `MSDNet` allocates: per rank, activations and their gradients for every feature segment and
 /// intermediate tensor, one pre-activation per convolution, the largest im2col workspace, and for
-/// every parameter its value, gradient and momentum. The parameter count is exact; the
+/// every parameter its value, gradient and momentum, and one more gradient per image shard after
+/// the first (`ImageShards`). The parameter count is exact; the
 /// activations are within 40% of the built plan (`ResourceEstimateTests`), which is what a
 /// refusal needs: the sizes it refuses are off by orders of magnitude. Counting saturates at `Int.max` instead of
 /// overflowing, and the walk stops as soon as `budget` is exceeded, so any configuration, however
@@ -24,7 +25,7 @@ public struct ResourceEstimate: Equatable, Sendable {
     /// All bytes counted.
     public var totalBytes: Int { Self.add(activationBytes, parameterBytes) }
 
-    public init(_ configuration: MSDNetConfiguration, batchSize: Int, budget: Int) {
+    public init(_ configuration: MSDNetConfiguration, batchSize: Int, budget: Int, imageShards: Int = 1) {
         let c = configuration
         let scales = c.grFactor.count
         guard scales >= 1, c.bnFactor.count == scales, c.nBlocks >= 1, batchSize >= 1 else { return }
@@ -34,8 +35,9 @@ public struct ResourceEstimate: Equatable, Sendable {
         var bufferFloats = 0
         func overBudget() -> Bool {
             activationBytes = Self.multiply(Self.add(activationFloats, largestScratch), 4)
-            // Value, gradient and momentum of each parameter; running mean and variance of each BatchNorm.
-            parameterBytes = Self.multiply(Self.add(Self.multiply(parameterFloats, 3), bufferFloats), 4)
+            // Value, gradient and momentum of each parameter, each further shard's gradient; running
+            // mean and variance of each BatchNorm.
+            parameterBytes = Self.multiply(Self.add(Self.multiply(parameterFloats, 2 + max(imageShards, 1)), bufferFloats), 4)
             exceedsBudget = totalBytes > budget
             return exceedsBudget
         }

@@ -31,7 +31,7 @@ final class BenchmarkReportTests: XCTestCase {
         XCTAssertTrue(phase1.operatorSeconds.isEmpty, "no breakdown was asked for")
         let multiplyAdds = CostCounter.exitCosts(try MSDNetArchitecture(small)).last!.multiplyAdds
         let sgemm = KernelBenchmark.sgemm(side: 64, repetitions: 1)
-        let report = BenchmarkReport(configuration: "small", batchSize: 2, threads: ComputeThreads.count,
+        let report = BenchmarkReport(configuration: "small", batchSize: 2, threads: ComputeThreads.count, imageShards: 1,
                                      kernelPath: KernelPath.selected.rawValue, phase1: phase1, phase2: phase2,
                                      evaluation: evaluation, forwardMultiplyAddsPerImage: multiplyAdds,
                                      sgemmGFLOPs: sgemm.gigaflopsPerSecond!, peakResidentBytes: ProcessMemory.peakResidentBytes()!)
@@ -47,6 +47,7 @@ final class BenchmarkReportTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(object["allocationsPerStep"] as? Double), 0)
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(object["phase2AllocationsPerStep"] as? Double), 0)
         XCTAssertNotNil(KernelPath(rawValue: try XCTUnwrap(object["kernelPath"] as? String)))
+        XCTAssertEqual(object["imageShards"] as? Int, 1)
         XCTAssertEqual(object["forwardMultiplyAddsPerImage"] as? Int, multiplyAdds)
         // 2 FLOP per multiply-add, forward and backward three forwards.
         XCTAssertEqual(report.achievedGFLOPs, phase1.imagesPerSecond * Double(multiplyAdds) * 6 / 1e9, accuracy: 1e-9)

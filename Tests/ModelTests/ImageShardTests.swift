@@ -113,6 +113,27 @@ final class ImageShardTests: XCTestCase {
         XCTAssertGreaterThan(gradients[0].filter { $0 != 0 }.count, gradients[0].count / 2)
     }
 
+    /// The arena's gradients are final only once every shard's are added: the observer hears once,
+    /// from offset 0, when they hold their final values.
+    func testTheGradientObserverHearsOnceTheShardsAreSummed() throws {
+        final class Recorder: GradientReadyObserver {
+            let arena: ParameterArena
+            var reports: [(offset: Int, gradients: [Float])] = []
+            init(_ arena: ParameterArena) { self.arena = arena }
+            func gradientsAreFinal(from offset: Int) {
+                reports.append((offset, Array(UnsafeBufferPointer(start: arena.gradients, count: arena.count))))
+            }
+        }
+        let network = try MSDNet(configuration: MSDNetGradientTests.small, gradientEquilibrium: true, maximumBatchSize: 6, seed: 3,
+                                 imageShards: 2)
+        let recorder = Recorder(network.parameters)
+        network.gradientReadyObserver = recorder
+        _ = MSDNetGradientTests.step(network, MSDNetGradientTests.batch(MSDNetGradientTests.small, count: 6, seed: 5))
+        XCTAssertEqual(recorder.reports.map(\.offset), [0])
+        XCTAssertEqual(recorder.reports.first?.gradients,
+                       Array(UnsafeBufferPointer(start: network.parameters.gradients, count: network.parameters.count)))
+    }
+
     func testShardCountFollowsThreadsAndBatchSize() {
         XCTAssertEqual(ImageShards.count(threads: 2, maximumBatchSize: 64), 2)
         XCTAssertEqual(ImageShards.count(threads: 2, maximumBatchSize: 31), 1, "too few images per shard")

@@ -137,7 +137,8 @@ public final class Trainer {
                                   gradientEquilibrium: configuration.gradientEquilibrium,
                                   maximumBatchSize: max(largestBatch, configuration.evaluation.batchSize, 1),
                                   seed: configuration.seed)
-        observer?.note("compute: \(ComputeThreads.count) thread(s) per rank, \(backbone.kernelPath.rawValue) kernels")
+        observer?.note("compute: \(ComputeThreads.count) thread(s) per rank, \(backbone.imageShardCount) image shard(s), "
+                       + "\(backbone.kernelPath.rawValue) kernels")
         let backboneOptimizer = SGD(parameters: backbone.parameters, momentum: Float(phase1.momentum),
                                     nesterov: phase1.nesterov, weightDecay: Float(phase1.weightDecay))
         var heads: IMTANetwork?
