@@ -448,18 +448,21 @@ public enum DirectConvolution {
                 for phase in 0..<phases {
                     let a = phase / stride, b = phase % stride
                     let target = destination + ((channel * phases + phase) * batch + image) * plane
+                    // The phase columns j whose input column stride * j + b - padding lies in the row:
+                    // the copy has no test per element.
+                    let columns = ImageColumns.validRange(kernelOffset: b, size: width, outputSize: phaseWidth, stride: stride,
+                                                          padding: padding)
                     for i in 0..<phaseHeight {
                         let row = target + i * phaseWidth
                         let y = stride * i + a - padding
-                        guard y >= 0 && y < height else {
+                        guard y >= 0 && y < height && !columns.isEmpty else {
                             row.update(repeating: 0, count: phaseWidth)
                             continue
                         }
-                        let inputRow = input + y * width
-                        for j in 0..<phaseWidth {
-                            let x = stride * j + b - padding
-                            row[j] = x >= 0 && x < width ? inputRow[x] : 0
-                        }
+                        let inputRow = input + y * width + b - padding
+                        row.update(repeating: 0, count: columns.lowerBound)
+                        for j in columns { row[j] = inputRow[stride * j] }
+                        (row + columns.upperBound).update(repeating: 0, count: phaseWidth - columns.upperBound)
                     }
                 }
             }
