@@ -99,8 +99,3 @@ static void KERNEL_NAME(dotProducts3x3)(const float *row0, const float *row1, co
         }
     }
 }
-
-static const DisttrainKernelTable KERNEL_NAME(table) = {
-    .correlate = KERNEL_NAME(correlate),
-    .dotProducts3x3 = KERNEL_NAME(dotProducts3x3),
-};

@@ -1,4 +1,4 @@
-/* Compiles DirectConvolutionKernels.h once per path: the portable one for the build's baseline
+/* Compiles DirectConvolutionKernels.h and BatchNormRowKernels.h once per path: the portable one for the build's baseline
  * (SSE2 on x86-64), the others with per-function target attributes, so one binary runs on every
  * x86-64 CPU and uses the widest vectors the CPU has; the caller picks the path once at start. */
 
@@ -7,6 +7,8 @@
 #define KERNEL_NAME(name) portable_##name
 #define KERNEL_WIDTH 4
 #include "DirectConvolutionKernels.h"
+#include "BatchNormRowKernels.h"
+#include "KernelTable.h"
 #undef KERNEL_NAME
 #undef KERNEL_WIDTH
 
@@ -16,6 +18,8 @@
 #define KERNEL_NAME(name) avx2_##name
 #define KERNEL_WIDTH 8
 #include "DirectConvolutionKernels.h"
+#include "BatchNormRowKernels.h"
+#include "KernelTable.h"
 #undef KERNEL_NAME
 #undef KERNEL_WIDTH
 #pragma clang attribute pop
@@ -25,6 +29,8 @@
 #define KERNEL_NAME(name) avx512_##name
 #define KERNEL_WIDTH 16
 #include "DirectConvolutionKernels.h"
+#include "BatchNormRowKernels.h"
+#include "KernelTable.h"
 #undef KERNEL_NAME
 #undef KERNEL_WIDTH
 #pragma clang attribute pop

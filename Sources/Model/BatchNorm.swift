@@ -172,7 +172,9 @@ enum BatchNormKernels {
         // PyTorch's CPU BatchNorm accumulates them.
         withScratch(scratch, count: 2 * channels + 1) { means in
             let variances = means + channels
-            if summation.isLocal {
+            if layout.elementStride == 1 && summation.reducer == nil {
+                totalCount = rowMoments(input, layout: layout, means: means, variances: variances, summation: summation)
+            } else if summation.isLocal {
                 ComputeThreads.parallelFor(channels, costPerItem: 2 * layout.count) { range in
                     for c in range {
                         means[c] = rowSum(input, layout: layout, channel: c) / totalCount
@@ -336,12 +338,54 @@ enum BatchNormKernels {
         (Double(x) - mean) * invstd * Double(weight) + Double(bias)
     }
 
+    /// The batch mean and biased variance of every channel of contiguous rows, over this call's
+    /// images and the other image shards' (`summation.rendezvous`), into `means` and `variances`;
+    /// returns the number of values per channel over all shards.
+    ///
+    /// One pass per row: the sums of `x - K` and `(x - K)^2` about the row's first value `K` give
+    /// the mean `K + S1/n` and the squared deviations `M2 = S2 - S1^2/n`; `K` lies within the data,
+    /// so in Double the difference loses nothing a Float keeps. Shards merge their `(mean, M2, n)`
+    /// in shard order by Chan, Golub and LeVeque's pairwise update,
+    /// `M2 = M2_a + M2_b + delta^2 * n_a * n_b / n`, `mean = mean_a + delta * n_b / n`.
+    static func rowMoments(_ x: UnsafePointer<Float>, layout: BatchNormLayout, means: UnsafeMutablePointer<Double>,
+                           variances: UnsafeMutablePointer<Double>, summation: BatchNormSummation) -> Double {
+        let channels = layout.channels, count = layout.count
+        let kernels = ComputeKernels.selected
+        ComputeThreads.parallelFor(channels, costPerItem: count) { range in
+            for c in range {
+                let row = x + c * layout.channelStride
+                let shift = Double(row[0])
+                var sum = 0.0, squares = 0.0
+                kernels.rowShiftedMoments(row, count, shift, &sum, &squares)
+                means[c] = shift + sum / Double(count)
+                variances[c] = squares - sum * sum / Double(count)
+            }
+        }
+        // The merged vector: means, squared deviations, then the count (`variances` holds the
+        // squared deviations until the end, the count one past them).
+        means[2 * channels] = Double(count)
+        if let rendezvous = summation.rendezvous {
+            rendezvous.combine(means, count: 2 * channels + 1, shard: summation.shard) { merged, next in
+                let countA = merged[2 * channels], countB = next[2 * channels], total = countA + countB
+                for c in 0..<channels {
+                    let delta = next[c] - merged[c]
+                    merged[c] += delta * countB / total
+                    merged[channels + c] += next[channels + c] + delta * delta * countA * countB / total
+                }
+                merged[2 * channels] = total
+            }
+        }
+        let total = means[2 * channels]
+        for c in 0..<channels { variances[c] /= total }
+        return total
+    }
+
     // MARK: Per-channel loops
 
     @inline(__always)
     static func rowSum(_ x: UnsafePointer<Float>, layout: BatchNormLayout, channel: Int) -> Double {
         let row = x + channel * layout.channelStride
-        if layout.elementStride == 1 { return VectorReduction.sum(row, count: layout.count) }
+        if layout.elementStride == 1 { return ComputeKernels.selected.rowSum(row, layout.count) }
         var total = 0.0
         for m in 0..<layout.count { total += Double(row[m * layout.elementStride]) }
         return total
@@ -350,7 +394,7 @@ enum BatchNormKernels {
     @inline(__always)
     static func rowSquaredDeviations(_ x: UnsafePointer<Float>, layout: BatchNormLayout, channel: Int, center: Double) -> Double {
         let row = x + channel * layout.channelStride
-        if layout.elementStride == 1 { return VectorReduction.squaredDeviations(row, count: layout.count, center: center) }
+        if layout.elementStride == 1 { return ComputeKernels.selected.rowSquaredDeviations(row, layout.count, center) }
         var total = 0.0
         for m in 0..<layout.count {
             let d = Double(row[m * layout.elementStride]) - center
@@ -366,11 +410,7 @@ enum BatchNormKernels {
         let destination = y + channel * layout.channelStride
         let stride = layout.elementStride
         if stride == 1 {
-            if relu {
-                for m in 0..<layout.count { destination[m] = max(source[m] * scale + shift, 0) }
-            } else {
-                for m in 0..<layout.count { destination[m] = source[m] * scale + shift }
-            }
+            ComputeKernels.selected.rowAffine(source, destination, layout.count, scale, shift, relu ? 1 : 0)
         } else {
             for m in 0..<layout.count {
                 let value = source[m * stride] * scale + shift
@@ -391,25 +431,12 @@ enum BatchNormKernels {
         var gradientTotal = 0.0
         var centeredTotal = 0.0
         let center = Double(mean)
-        var m = 0
         if stride == 1 {
-            // Selects rather than branches: the ReLU mask is unpredictable.
-            typealias Lanes = VectorReduction.Lanes
-            let width = FloatVector.scalarCount
-            var gradientLanes = Lanes(), centeredLanes = Lanes()
-            let centerLanes = Lanes(repeating: center)
-            while m + width <= layout.count {
-                let value = inputRow.loadVector(at: m)
-                var g = gradientRow.loadVector(at: m)
-                if relu { g = g.replacing(with: 0, where: .!(value * scale + shift .> 0)) }
-                let wide = Lanes(g)
-                gradientLanes += wide
-                centeredLanes += wide * (Lanes(value) - centerLanes)
-                m += width
-            }
-            gradientTotal = gradientLanes.sum()
-            centeredTotal = centeredLanes.sum()
+            ComputeKernels.selected.rowGradientSums(gradientRow, inputRow, layout.count, scale, shift, center, relu ? 1 : 0,
+                                                     &gradientTotal, &centeredTotal)
+            return (gradientTotal, centeredTotal)
         }
+        var m = 0
         while m < layout.count {
             let value = inputRow[m * stride]
             var g = gradientRow[m * stride]
@@ -433,18 +460,12 @@ enum BatchNormKernels {
         let inputRow = x + offset
         let destination = dx + offset
         let stride = layout.elementStride
-        var m = 0
         if stride == 1 {
-            let width = FloatVector.scalarCount
-            while m + width <= layout.count {
-                let value = inputRow.loadVector(at: m)
-                var g = gradientRow.loadVector(at: m)
-                if relu { g = g.replacing(with: 0, where: .!(value * scale + shift .> 0)) }
-                let update = (g - gradientMean - (value - mean) * centeredCoefficient) * scale
-                destination.storeVector(destination.loadVector(at: m) + update, at: m)
-                m += width
-            }
+            ComputeKernels.selected.rowInputGradient(gradientRow, inputRow, destination, layout.count, mean, scale, shift, relu ? 1 : 0,
+                                                      gradientMean, centeredCoefficient)
+            return
         }
+        var m = 0
         while m < layout.count {
             let value = inputRow[m * stride]
             var g = gradientRow[m * stride]

@@ -107,18 +107,26 @@ final class ShardRendezvous: @unchecked Sendable {
     /// shard 1's plus ...), then by `acrossRanks` of that sum, which shard 0 runs alone.
     func sum(_ values: UnsafeMutablePointer<Double>, count: Int, shard: Int,
              acrossRanks: (UnsafeMutablePointer<Double>, Int) -> Void) {
-        precondition(count <= capacity, "a sum of \(count) Doubles, planned for \(capacity)")
+        combine(values, count: count, shard: shard, merge: { total, next in
+            for index in 0..<count { total[index] += next[index] }
+        }, then: acrossRanks)
+    }
+
+    /// Replaces `values[0..<count]` on every shard by the shards' vectors merged in shard order:
+    /// shard 0's, then `merge(into: result, next)` with shard 1's, and so on; then `then` of the
+    /// result, which shard 0 runs alone.
+    func combine(_ values: UnsafeMutablePointer<Double>, count: Int, shard: Int,
+                 merge: (_ result: UnsafeMutablePointer<Double>, _ next: UnsafePointer<Double>) -> Void,
+                 then: (UnsafeMutablePointer<Double>, Int) -> Void = { _, _ in }) {
+        precondition(count <= capacity, "\(count) Doubles to combine, planned for \(capacity)")
         let result = results + (sumsTaken[shard] % 2) * capacity
         sumsTaken[shard] += 1
         (contributions + shard * capacity).update(from: values, count: count)
         wait(shard: shard)
         if shard == 0 {
             result.update(from: contributions, count: count)
-            for other in 1..<participants {
-                let contribution = contributions + other * capacity
-                for index in 0..<count { result[index] += contribution[index] }
-            }
-            acrossRanks(result, count)
+            for other in 1..<participants { merge(result, contributions + other * capacity) }
+            then(result, count)
         }
         wait(shard: shard)
         values.update(from: result, count: count)

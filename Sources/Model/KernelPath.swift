@@ -1,8 +1,8 @@
 import CKernels
 import Foundation
 
-/// The instruction set the hand-written compute kernels (`CKernels`: the direct convolution and
-/// the narrow weight gradient's dot products) run on. One binary carries all three; the best the
+/// The instruction set the hand-written compute kernels (`CKernels`: the direct convolution, the
+/// narrow weight gradient's dot products and BatchNorm's rows) run on. One binary carries all three; the best the
 /// CPU supports is taken unless `DISTTRAIN_KERNELS` names a lower one (for tests and comparisons).
 /// The rest of the program is built for baseline x86-64, and OpenBLAS chooses its own kernels.
 public enum KernelPath: String, CaseIterable, Sendable {
@@ -73,6 +73,13 @@ public struct ComputeKernels: Sendable {
     public let path: KernelPath
     let correlate: DisttrainCorrelate
     let dotProducts3x3: DisttrainDotProducts3x3
+    /// BatchNorm's row kernels (bit-identical on every path).
+    let rowSum: DisttrainRowSum
+    let rowSquaredDeviations: DisttrainRowSquaredDeviations
+    let rowShiftedMoments: DisttrainRowShiftedMoments
+    let rowAffine: DisttrainRowAffine
+    let rowGradientSums: DisttrainRowGradientSums
+    let rowInputGradient: DisttrainRowInputGradient
 
     /// The kernels of `path`, which this CPU must support.
     public init(_ path: KernelPath) {
@@ -81,6 +88,12 @@ public struct ComputeKernels: Sendable {
         self.path = path
         correlate = table.correlate
         dotProducts3x3 = table.dotProducts3x3
+        rowSum = table.rowSum
+        rowSquaredDeviations = table.rowSquaredDeviations
+        rowShiftedMoments = table.rowShiftedMoments
+        rowAffine = table.rowAffine
+        rowGradientSums = table.rowGradientSums
+        rowInputGradient = table.rowInputGradient
     }
 
     /// The kernels of `KernelPath.selected`.

@@ -1,7 +1,7 @@
 /// Sums over contiguous Float rows, accumulated in Double as PyTorch's CPU kernels accumulate
-/// float reductions (`at::acc_type<float, false>` is `double`): BatchNorm statistics and their
-/// backward sums, bias gradients and per-channel sums of 100k-800k values (an ImageNet batch at
-/// 56x56) keep their relative error near Double's, so a sum that cancels to almost nothing (the
+/// float reductions (`at::acc_type<float, false>` is `double`; BatchNorm's rows have their own
+/// kernels in `CKernels`, summed the same way): bias gradients, ISC's products and per-channel
+/// sums of 100k-800k values (an ImageNet batch at 56x56) keep their relative error near Double's, so a sum that cancels to almost nothing (the
 /// gradient of a bias feeding a BatchNorm, zero in exact arithmetic) is not buried under Float
 /// rounding of its large terms. Each Float term converts to Double exactly, and so does each
 /// product of two Floats (48 significant bits), so only the additions round.
@@ -42,23 +42,6 @@ enum VectorReduction {
         }
         var total = (even + odd).sum()
         while i < count { total += Double(x[i]) * Double(y[i]); i += 1 }
-        return total
-    }
-
-    /// `sum((x[i] - center)^2)`, the deviations taken in Double.
-    @inline(__always)
-    static func squaredDeviations(_ x: UnsafePointer<Float>, count: Int, center: Double) -> Double {
-        var even = Lanes(), odd = Lanes()
-        let centerLanes = Lanes(repeating: center)
-        var i = 0
-        while i + 2 * width <= count {
-            let a = load(x, i) - centerLanes, b = load(x, i + width) - centerLanes
-            even += a * a
-            odd += b * b
-            i += 2 * width
-        }
-        var total = (even + odd).sum()
-        while i < count { let d = Double(x[i]) - center; total += d * d; i += 1 }
         return total
     }
 }

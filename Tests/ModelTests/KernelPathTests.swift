@@ -169,4 +169,65 @@ final class KernelPathTests: XCTestCase {
             XCTAssertFalse(avx2.contains { $0.contains("%zmm") }, "avx2_\(kernel) uses 512-bit registers")
         }
     }
+    /// BatchNorm's row kernels give bit-identical results on every path (the same Double lanes,
+    /// nothing fused), and those results are the Double sums and Float expressions they stand for:
+    /// rows shorter and longer than one vector step, a ReLU mask, a NaN through the ReLU.
+    func testBatchNormRowKernelsAreIdenticalOnEveryPathAndRight() {
+        var random = KernelTestRandom(seed: 12)
+        for count in [1, 15, 16, 37, 1000] {
+            let x = (0..<count).map { _ in random.uniform() * 3 + 0.5 }
+            let dy = (0..<count).map { _ in random.uniform() }
+            let scale: Float = 1.7, shift: Float = -0.8, mean: Float = 0.4, center = 0.4
+            var expectedSquares = 0.0, expectedShiftedSum = 0.0, expectedShiftedSquares = 0.0
+            var expectedGradient = 0.0, expectedCentered = 0.0
+            for m in 0..<count {
+                let d = Double(x[m]) - center, s = Double(x[m]) - Double(x[0])
+                expectedSquares += d * d
+                expectedShiftedSum += s
+                expectedShiftedSquares += s * s
+                let g = x[m] * scale + shift > 0 ? dy[m] : 0
+                expectedGradient += Double(g)
+                expectedCentered += Double(g) * d
+            }
+            let expectedSum = x.reduce(0.0) { $0 + Double($1) }
+            var results: [KernelPath: [Double]] = [:]
+            var rows: [KernelPath: [Float]] = [:]
+            for path in KernelPath.supported {
+                let kernels = ComputeKernels(path)
+                var shiftedSum = 0.0, shiftedSquares = 0.0, gradientSum = 0.0, centeredSum = 0.0
+                kernels.rowShiftedMoments(x, count, Double(x[0]), &shiftedSum, &shiftedSquares)
+                kernels.rowGradientSums(dy, x, count, scale, shift, center, 1, &gradientSum, &centeredSum)
+                results[path] = [kernels.rowSum(x, count), kernels.rowSquaredDeviations(x, count, center), shiftedSum, shiftedSquares,
+                                 gradientSum, centeredSum]
+                var affine = [Float](repeating: 0, count: count)
+                kernels.rowAffine(x, &affine, count, scale, shift, 1)
+                var inputGradient = [Float](repeating: 0.25, count: count)
+                kernels.rowInputGradient(dy, x, &inputGradient, count, mean, scale, shift, 1, 0.1, 0.2)
+                rows[path] = affine + inputGradient
+            }
+            let portable = results[.portable]!
+            for (name, pair) in zip(["sum", "squared deviations", "shifted sum", "shifted squares", "gradient sum", "centered sum"],
+                                    zip(portable, [expectedSum, expectedSquares, expectedShiftedSum, expectedShiftedSquares,
+                                                   expectedGradient, expectedCentered])) {
+                XCTAssertEqual(pair.0, pair.1, accuracy: 1e-12 * max(1, abs(pair.1)), "\(name), \(count) values")
+            }
+            let affine = x.map { value -> Float in
+                let y = value * scale + shift
+                return 0 >= y ? 0 : y
+            }
+            let inputGradient = (0..<count).map { m -> Float in
+                let g: Float = x[m] * scale + shift > 0 ? dy[m] : 0
+                return 0.25 + (g - 0.1 - (x[m] - mean) * 0.2) * scale
+            }
+            XCTAssertEqual(rows[.portable]!, affine + inputGradient, "\(count) values")
+            for path in KernelPath.supported where path != .portable {
+                XCTAssertEqual(results[path]!.map(\.bitPattern), portable.map(\.bitPattern), "\(path), \(count) values")
+                XCTAssertEqual(rows[path]!.map(\.bitPattern), rows[.portable]!.map(\.bitPattern), "\(path), \(count) values")
+            }
+        }
+        var nan: [Float] = [.nan, -1, 2]
+        ComputeKernels(.portable).rowAffine(nan, &nan, 3, 1, 0, 1)
+        XCTAssertTrue(nan[0].isNaN, "a NaN passes through the ReLU, as it does through max(_:_:)")
+        XCTAssertEqual(Array(nan[1...]), [0, 2])
+    }
 }
