@@ -2,8 +2,9 @@ import CBLAS
 import Foundation
 import Synchronization
 
-/// The compute threads of one process: one pool (`WorkerPool`) for the SGEMMs of `MatrixMultiply`
-/// and the element-wise and direct-convolution kernels alike, with OpenBLAS itself kept
+/// The compute threads of one process: one pool (`WorkerPool`) that runs `MSDNet`'s image shards
+/// (`ImageShards`), or, for a batch too small to shard, the SGEMMs of `MatrixMultiply` and the
+/// element-wise and direct-convolution kernels split across the threads, with OpenBLAS itself kept
 /// single-threaded (see `MatrixMultiply` for why).
 ///
 /// The count is process-wide, like OpenBLAS's own setting that it replaces: the trainer and the

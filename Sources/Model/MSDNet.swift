@@ -1,7 +1,8 @@
 /// The multi-scale dense network (Huang et al., "Multi-Scale Dense Networks for Resource Efficient
 /// Image Classification", ICLR 2018) as the reference builds it, executed from a plan made once:
 ///
-/// - every activation is allocated for `maximumBatchSize` when the network is built and reused;
+/// - every activation is allocated when the network is built (for `maximumBatchSize` images, or a
+///   shard's share of them) and reused;
 /// - dense concatenation is free: each scale has a growth buffer `[C_final, N, H, W]` and every
 ///   layer writes its new channels after the old ones (its gradient buffer likewise), so reading
 ///   "all features so far" is reading a channel prefix;
@@ -12,8 +13,9 @@
 ///   PyTorch's `named_parameters()` (tensors are identified by key, never by position).
 ///
 /// With several compute threads the batch is split into image shards (`ImageShards`): one plan
-/// per shard, each run by its own thread, meeting at BatchNorm's sums and summing the parameter
-/// gradients at the end of the backward pass.
+/// per shard, each run by its own thread, meeting at BatchNorm's statistics and summing the
+/// parameter gradients at the end of the backward pass. Only shard 0 updates the running
+/// statistics; the logits and pooled features are gathered into whole-batch buffers.
 ///
 /// Gradient Equilibrium (IMTA Sec. 3.1) rescales the gradient of the coarsest scale at each exit;
 /// see `GradientEquilibrium`.
