@@ -106,6 +106,31 @@ extension TrainingRunTests {
         }
     }
 
+    /// Two ranks of two threads, each rank's 32 images in two image shards, with BatchNorm
+    /// synchronised across the ranks (the shards' statistics merged, then all-reduced): interrupted
+    /// mid-epoch in phase I and resumed with --verify-replicas, the run ends bit for bit where the
+    /// uninterrupted one does.
+    func testARunInImageShardsOnTwoRanksResumesBitForBit() throws {
+        let shardsAndSyncBatchNorm: (inout [String: Any]) -> Void = {
+            $0["threadsPerRank"] = 2
+            $0["syncBatchNorm"] = true
+        }
+        let straight = try write(configuration(name: "ranks-shards-straight", batch: 64, phase1Epochs: 1, phase2Epochs: 1,
+                                               evaluation: false, edit: shardsAndSyncBatchNorm))
+        let whole = try trainTimeBoxed([straight], ranks: 2)
+        assertSuccess(whole)
+        XCTAssertTrue(whole.standardOutput.contains("2 image shard(s)"), whole.standardOutput)
+        let interrupted = try write(configuration(name: "ranks-shards-stopped", batch: 64, phase1Epochs: 1, phase2Epochs: 1,
+                                                  evaluation: false, edit: shardsAndSyncBatchNorm))
+        assertSuccess(try trainTimeBoxed([interrupted, "--stop-after-steps", "2"], ranks: 2))
+        let resumed = try trainTimeBoxed([interrupted, "--verify-replicas"], ranks: 2)
+        assertSuccess(resumed)
+        XCTAssertTrue(resumed.standardOutput.contains("resuming from"), resumed.standardOutput)
+        try assertSameState(runDirectory("ranks-shards-straight").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                            runDirectory("ranks-shards-stopped").appendingPathComponent("checkpoints/phase2-epoch1.h5"),
+                            statisticsToRounding: true)
+    }
+
     /// A checkpoint written by 2 ranks resumes on 3: accepted with a one-line note that the
     /// continuation is not bit-exact (each rank normalises its own slice of the global batch).
     func testResumeOnAnotherWorldSizeIsAcceptedWithANote() throws {

@@ -99,6 +99,25 @@ extension TrainingRunTests {
         XCTAssertEqual(checkpoints("last-stopped"), ["phase1-epoch1.h5", "phase2-epoch1.h5"], "nothing left to train")
     }
 
+    /// Two threads of 16 images each run the batch in two image shards: a run stopped mid-epoch
+    /// and resumed ends with the state of the uninterrupted run, bit for bit (the shards meet in
+    /// a fixed order, whichever thread comes first).
+    func testARunInImageShardsResumesBitForBit() throws {
+        let twoThreads: (inout [String: Any]) -> Void = { $0["threadsPerRank"] = 2 }
+        let straight = try write(configuration(name: "shards-straight", evaluation: false, edit: twoThreads))
+        let whole = try train([straight])
+        assertSuccess(whole)
+        XCTAssertTrue(whole.standardOutput.contains("2 thread(s) per rank, 2 image shard(s)"), whole.standardOutput)
+        let interrupted = try write(configuration(name: "shards-stopped", evaluation: false, edit: twoThreads))
+        assertSuccess(try train([interrupted, "--stop-after-steps", "2"]))
+        XCTAssertEqual(checkpoints("shards-stopped"), ["phase1-epoch0-step2.h5"])
+        assertSuccess(try train([interrupted]))
+        for checkpoint in ["checkpoints/phase1-epoch1.h5", "checkpoints/phase2-epoch1.h5"] {
+            try assertSameState(runDirectory("shards-straight").appendingPathComponent(checkpoint),
+                                runDirectory("shards-stopped").appendingPathComponent(checkpoint), statisticsToRounding: false)
+        }
+    }
+
     /// A phase-II checkpoint is evaluated as the IMTA network even when the run file now says
     /// phase2.epochs: 0.
     func testEvalOfAPhaseTwoCheckpointEvaluatesTheIMTANetworkWithoutPhaseTwoEpochs() throws {
