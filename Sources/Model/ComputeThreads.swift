@@ -43,9 +43,10 @@ public enum ComputeThreads {
     }
 
     /// Runs `body(part)` for every `part` in `0..<parts` at once, one part per thread, the caller
-    /// taking part 0 (`MSDNet`'s image shards).
+    /// taking part 0: `MSDNet`'s image shards, which wait for each other (so never from inside
+    /// another parallel job; see `WorkerPool.runTogether`).
     static func runParts(_ parts: Int, _ body: (Int) -> Void) {
-        pool.run(parts, body)
+        pool.runTogether(parts, body)
     }
 
     /// Runs `body` at once on `threads` contiguous chunks of `0..<total`, each a multiple of

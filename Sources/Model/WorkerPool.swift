@@ -52,6 +52,21 @@ final class WorkerPool: @unchecked Sendable {
         busy.store(false, ordering: .releasing)
     }
 
+    /// Like `run`, for parts that wait for each other (`MSDNet`'s image shards): they need threads
+    /// of their own at once, so a call while another job runs stops the process with the reason
+    /// instead of running them one after another, which would wait forever.
+    func runTogether(_ parts: Int, _ body: (Int) -> Void) {
+        guard parts > 1 else {
+            body(0)
+            return
+        }
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            preconditionFailure("\(parts) parts that wait for each other were started while the compute threads run another job")
+        }
+        hand(parts, body)
+        busy.store(false, ordering: .releasing)
+    }
+
     /// Gives parts 1... of `body` to the workers, runs part 0 and waits for the others. The
     /// workers may call `body` although it does not escape: this call returns only after every
     /// worker has finished its part (`pending` 0), while `body` and its captures are alive.
