@@ -18,7 +18,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     /// Seeds initialisation, the validation hold-out, the per-epoch permutation and augmentation.
     /// Default 0.
     public var seed: UInt64
-    /// Compute threads per rank (matrix products and element-wise loops). Default: cores / ranks on the node.
+    /// Compute threads per rank (one image shard each, or splitting each operator; see `ImageShards`). Default: cores / ranks on the node.
     public var threadsPerRank: Int?
     public var data: DataConfiguration
     public var model: MSDNetConfiguration

@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Per-rank batch size to measure (default: phase1.batchSize).")
     var batchSize: Int?
 
-    @Option(help: "Compute threads (matrix products and element-wise loops; default: threadsPerRank, else all cores).")
+    @Option(help: "Compute threads: one image shard each when the batch gives each 16 images, else they split each operator (default: threadsPerRank, else all cores).")
     var threads: Int?
 
     @Flag(help: "Also time each operator on MSDNet-typical shapes (GFLOP/s).")
