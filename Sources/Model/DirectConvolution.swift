@@ -342,9 +342,11 @@ public enum DirectConvolution {
             }
             phaseStart[layout.phases] = next
             let blocks = layout.inputBlocks
+            // Phase weights from tap entry `first` on: `[block][co][phase tap][blockWidth]`.
+            func phaseWeights(_ first: Int) -> UnsafeMutablePointer<Float> { packed + blocks * blockWidth * outputChannels * first }
             for phase in 0..<layout.phases {
                 let first = phaseStart[phase], phaseTaps = phaseStart[phase + 1] - first
-                let base = packed + blocks * blockWidth * outputChannels * first
+                let base = phaseWeights(first)
                 for block in 0..<blocks {
                     for co in 0..<outputChannels {
                         for t in 0..<phaseTaps {
@@ -378,8 +380,7 @@ public enum DirectConvolution {
                         for block in 0..<blocks {
                             let rowCount = min(blockWidth, inputChannels - block * blockWidth)
                             kernels.correlate(padded + image * plane, batch * plane, outputChannels, tapOffsets + first, phaseTaps,
-                                              packed + blocks * blockWidth * outputChannels * first
-                                                  + block * outputChannels * phaseTaps * blockWidth,
+                                              phaseWeights(first) + block * outputChannels * phaseTaps * blockWidth,
                                               validLength, rows, length, rowCount)
                             for j in 0..<rowCount {
                                 let ci = block * blockWidth + j

@@ -46,7 +46,8 @@ public final class MSDNet: TrainableNetwork {
     /// shard, else gathered from the shards after each forward.
     private let batchLogits: [PlannedMatrix]
     private let batchPooled: [PlannedTensor]
-    private var batchAllocations: [UnsafeMutablePointer<Float>] = []
+    /// What the network allocated beside its plans: `shardGradients` and the gathered outputs.
+    private var allocations: [UnsafeMutablePointer<Float>] = []
     /// Times every operator of shard 0 while set (`disttrain bench`); nil in training.
     public var profile: OperatorProfile? {
         get { shards[0].profile }
@@ -79,13 +80,19 @@ public final class MSDNet: TrainableNetwork {
         let shardCount = max(1, min(imageShards ?? ImageShards.count(threads: ComputeThreads.count, maximumBatchSize: maximumBatchSize),
                                     maximumBatchSize))
         let capacity = ImageShards.capacity(maximumBatchSize: maximumBatchSize, shards: shardCount)
+        var allocations: [UnsafeMutablePointer<Float>] = []
+        func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            pointer.initialize(repeating: 0, count: max(count, 1))
+            allocations.append(pointer)
+            return pointer
+        }
         var shardGradients: [UnsafeMutablePointer<Float>] = []
         var shards: [ExecutionPlan] = []
         for shard in 0..<shardCount {
             var gradientBase = parameters.gradients
             if shard > 0 {
-                gradientBase = .allocate(capacity: max(parameters.count, 1))
-                gradientBase.initialize(repeating: 0, count: max(parameters.count, 1))
+                gradientBase = allocate(parameters.count)
                 shardGradients.append(gradientBase)
             }
             shards.append(ExecutionPlan(architecture: architecture, parameters: parameters, buffers: buffers, batchCapacity: capacity,
@@ -99,15 +106,7 @@ public final class MSDNet: TrainableNetwork {
             batchLogits = shards[0].logits
             batchPooled = shards[0].pooled
         } else {
-            let widest = architecture.unitsInRegistrationOrder.map(\.outputChannels).max() ?? 1
-            rendezvous = ShardRendezvous(maximumShards: shardCount, capacity: 2 * widest + 1)
-            var allocations: [UnsafeMutablePointer<Float>] = []
-            func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-                let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-                pointer.initialize(repeating: 0, count: max(count, 1))
-                allocations.append(pointer)
-                return pointer
-            }
+            rendezvous = ShardRendezvous(maximumShards: shardCount, capacity: shards[0].batchNormSumCount)
             batchLogits = shards[0].logits.map {
                 PlannedMatrix(features: $0.features, values: allocate($0.features * maximumBatchSize),
                               gradients: allocate($0.features * maximumBatchSize))
@@ -116,13 +115,12 @@ public final class MSDNet: TrainableNetwork {
                 PlannedTensor(channels: $0.channels, size: 1, values: allocate($0.channels * maximumBatchSize),
                               gradients: allocate($0.channels * maximumBatchSize))
             }
-            batchAllocations = allocations
         }
+        self.allocations = allocations
     }
 
     deinit {
-        for pointer in shardGradients { pointer.deallocate() }
-        for pointer in batchAllocations { pointer.deallocate() }
+        for pointer in allocations { pointer.deallocate() }
     }
 
     /// Bytes of activation, gradient and scratch memory planned for `maximumBatchSize`: every
@@ -471,8 +469,11 @@ final class ExecutionPlan {
     private let workspace: UnsafeMutablePointer<Float>
     /// dL/d(pre-activation) of the unit being backpropagated.
     private let preActivationGradient: UnsafeMutablePointer<Float>
-    /// The per-channel sums of one BatchNorm (`2 * channels + 1` Doubles of the widest).
+    /// The per-channel sums of one BatchNorm (`batchNormSumCount` Doubles).
     private let batchNormScratch: UnsafeMutablePointer<Double>
+    /// Doubles the widest BatchNorm sums at once (`2 * channels + 1`): its scratch, and what the
+    /// image shards merge at a rendezvous.
+    let batchNormSumCount: Int
     private var floatAllocations: [UnsafeMutablePointer<Float>] = []
     /// Floats allocated for activations, gradients and scratch.
     private(set) var allocatedFloats = 0
@@ -518,7 +519,8 @@ final class ExecutionPlan {
         workspace.initialize(repeating: 0, count: max(largestWorkspace, 1))
         preActivationGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(largestPreActivation, 1))
         preActivationGradient.initialize(repeating: 0, count: max(largestPreActivation, 1))
-        batchNormScratch = UnsafeMutablePointer<Double>.allocate(capacity: 2 * widestBatchNorm + 1)
+        batchNormSumCount = 2 * widestBatchNorm + 1
+        batchNormScratch = UnsafeMutablePointer<Double>.allocate(capacity: batchNormSumCount)
         segmentCount = architecture.segments.count
         allocatedFloats = largestWorkspace + largestPreActivation
         let input = architecture.configuration

@@ -44,12 +44,8 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs `body(part)` for every `part` in `0..<parts` at once.
     func run(_ parts: Int, _ body: (Int) -> Void) {
-        guard parts > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            for part in 0..<parts { body(part) }
-            return
-        }
-        hand(parts, body)
-        busy.store(false, ordering: .releasing)
+        if parts > 1 && handIfIdle(parts, body) { return }
+        for part in 0..<parts { body(part) }
     }
 
     /// Like `run`, for parts that wait for each other (`MSDNet`'s image shards): they need threads
@@ -60,11 +56,17 @@ final class WorkerPool: @unchecked Sendable {
             body(0)
             return
         }
-        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+        guard handIfIdle(parts, body) else {
             preconditionFailure("\(parts) parts that wait for each other were started while the compute threads run another job")
         }
+    }
+
+    /// Runs the job on the workers if no other job runs; false (nothing run) if one does.
+    private func handIfIdle(_ parts: Int, _ body: (Int) -> Void) -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         hand(parts, body)
         busy.store(false, ordering: .releasing)
+        return true
     }
 
     /// Gives parts 1... of `body` to the workers, runs part 0 and waits for the others. The
